@@ -1,0 +1,52 @@
+"""shmstruct: typed, declarative shared state between processes.
+
+Declare a schema once; every instance is one block of shared memory laid out as a C struct, with
+one shared re-entrant lock, numpy views over array fields, checked writes and typed attributes,
+and it can be handed to child processes under every start method::
+
+    class State(SharedStruct):
+        steps: int = 0
+        level: shmstruct.int8 = 0
+        label: str = text(16)
+        grid: NDArray[np.float64] = array((64, 64))
+"""
+
+from ._errors import FieldTypeError, FieldValueError, SchemaError, SharedMemoryGoneError, ShmStructError
+from ._fields import MISSING, Field, fields
+from ._layout import Layout
+from ._lock import SharedLock
+from ._snapshot import snapshot_model
+from ._specs import array, nested, text
+from ._struct import SharedStruct
+from ._types import TYPE_CODES, float32, float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SharedStruct",
+    "array",
+    "text",
+    "nested",
+    "fields",
+    "snapshot_model",
+    "Field",
+    "Layout",
+    "SharedLock",
+    "MISSING",
+    "TYPE_CODES",
+    "ShmStructError",
+    "SchemaError",
+    "FieldTypeError",
+    "FieldValueError",
+    "SharedMemoryGoneError",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float32",
+    "float64",
+]

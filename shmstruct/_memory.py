@@ -1,0 +1,134 @@
+"""Shared blocks: one named POSIX shared-memory segment plus the lock that guards it.
+
+Ownership: the process that creates a block owns its names (the segment's and the lock's). It
+removes both when its last reference to the block goes away, or when it exits; multiprocessing's
+resource tracker removes them if the owner is killed. Processes that attach (by unpickling an
+instance) never remove anything. A mapping stays valid in every process that has it open, even
+after the names are removed; only new attaches then fail.
+
+Within one process each block is opened once: attaching to a block this process already has
+returns the same object, so there is one mapping and one lock object (re-entry works across
+proxies of the same block).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import os
+import secrets
+import weakref
+from multiprocessing import resource_tracker, util
+from typing import Any
+
+import numpy as np
+
+from ._errors import SharedMemoryGoneError
+from ._lock import SharedLock
+
+__all__ = ["SharedBlock", "NAME_PREFIX"]
+
+try:  # CPython's own shm_open/shm_unlink, the ones multiprocessing.shared_memory uses.
+    import _posixshmem
+except ImportError as exc:  # pragma: no cover - Windows
+    raise ImportError("shmstruct needs POSIX shared memory (Linux or macOS)") from exc
+
+NAME_PREFIX = "shms_"
+_MODE = 0o600
+
+_open_blocks: weakref.WeakValueDictionary[str, SharedBlock] = weakref.WeakValueDictionary()
+
+
+def _lock_name(name: str) -> str:
+    return f"/{name}_l"
+
+
+class SharedBlock:
+    """One mapped shared-memory segment and its lock.
+
+    Attributes:
+        name: The segment's name (without the leading ``/``); short enough for macOS.
+        mmap: The mapping. numpy views hold it, so it stays mapped while any view exists.
+        address: The mapping's start address.
+        lock: The block's :class:`SharedLock`.
+        size: The mapping's size in bytes.
+    """
+
+    __slots__ = ("name", "mmap", "address", "lock", "size", "_anchor", "_finalizer", "__weakref__")
+
+    def __init__(self, name: str, mapping: mmap.mmap, lock: SharedLock) -> None:
+        self.name = name
+        self.mmap = mapping
+        self.size = len(mapping)
+        self.lock = lock
+        self._anchor = np.frombuffer(mapping, dtype=np.uint8)  # keeps a buffer export for the address
+        self.address: int = self._anchor.ctypes.data
+        self._finalizer: util.Finalize | None = None
+        _open_blocks[name] = self
+
+    @classmethod
+    def create(cls, size: int) -> SharedBlock:
+        """Create and map a new zero-filled block of ``size`` bytes, owned by this process."""
+        name = NAME_PREFIX + secrets.token_hex(8)
+        fd = _posixshmem.shm_open("/" + name, os.O_CREAT | os.O_EXCL | os.O_RDWR, mode=_MODE)
+        try:
+            try:
+                os.ftruncate(fd, max(size, 1))
+                mapping = mmap.mmap(fd, max(size, 1))
+            finally:
+                os.close(fd)
+            lock = SharedLock.create(_lock_name(name))
+        except BaseException:
+            _posixshmem.shm_unlink("/" + name)
+            raise
+        resource_tracker.register("/" + name, "shared_memory")
+        resource_tracker.register(_lock_name(name), "semaphore")
+        block = cls(name, mapping, lock)
+        # Negative priority: at exit this runs after multiprocessing has joined the children.
+        block._finalizer = util.Finalize(block, _release_names, (name, os.getpid()), exitpriority=-10)
+        return block
+
+    @classmethod
+    def attach(cls, name: str) -> SharedBlock:
+        """Map the existing block ``name`` (or return this process's open one).
+
+        Raises:
+            SharedMemoryGoneError: No block of that name exists any more.
+        """
+        block = _open_blocks.get(name)
+        if block is not None:
+            return block
+        try:
+            fd = _posixshmem.shm_open("/" + name, os.O_RDWR, mode=_MODE)
+        except FileNotFoundError:
+            raise SharedMemoryGoneError(
+                f"shared block {name!r} no longer exists: the process that created it has released it. "
+                "Keep the creating object alive while other processes attach to it."
+            ) from None
+        try:
+            mapping = mmap.mmap(fd, os.fstat(fd).st_size)
+        finally:
+            os.close(fd)
+        try:
+            lock = SharedLock.open(_lock_name(name))
+        except FileNotFoundError:
+            raise SharedMemoryGoneError(f"the lock of shared block {name!r} no longer exists") from None
+        return cls(name, mapping, lock)
+
+    def offset_of(self, obj: Any) -> int:
+        """The byte offset of a ctypes object that lives in this block."""
+        return ctypes.addressof(obj) - self.address
+
+
+def _release_names(name: str, creator_pid: int) -> None:
+    if os.getpid() != creator_pid:  # a forked child inherited the finalizer: not its to run
+        return
+    for unlink, resource, rtype in (
+        (_posixshmem.shm_unlink, "/" + name, "shared_memory"),
+        (SharedLock.unlink, _lock_name(name), "semaphore"),
+    ):
+        try:
+            unlink(resource)
+        except FileNotFoundError:
+            pass
+        resource_tracker.unregister(resource, rtype)

@@ -1,0 +1,95 @@
+"""Field specifiers: what a user writes after ``=`` for fields that need more than a default value.
+
+Each specifier returns a small spec object but is typed to return ``Any`` (as pydantic's ``Field``
+and attrs' ``field`` are), so that ``label: str = text(16)`` type-checks and the type checker counts
+the field as having a default.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import DTypeLike
+
+__all__ = ["ArraySpec", "TextSpec", "NestedSpec", "array", "text", "nested"]
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """A fixed-shape numeric array field, zero-filled, read as a numpy view."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any] | None
+
+
+@dataclass(frozen=True)
+class TextSpec:
+    """A text field of at most ``max_bytes`` UTF-8 bytes."""
+
+    max_bytes: int
+    default: str
+
+
+@dataclass(frozen=True)
+class NestedSpec:
+    """A schema nested in place; ``overrides`` replace some of the nested class's defaults."""
+
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def _positive_int(value: object, what: str) -> int:
+    try:
+        number = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"{what} must be an int, got {type(value).__name__} {value!r}") from None
+    if number <= 0 or isinstance(value, bool):
+        raise ValueError(f"{what} must be a positive int, got {value!r}")
+    return number
+
+
+def array(shape: int | tuple[int, ...], dtype: DTypeLike | None = None) -> Any:
+    """Declare a fixed-shape array field, stored in place and read as a zero-copy numpy view.
+
+    Args:
+        shape: The array's shape, e.g. ``(64, 64)``; an int means a 1-D array.
+        dtype: The element type. Optional when the annotation names it, as in
+            ``NDArray[np.float64]``; when both are given they must agree.
+
+    Returns:
+        A spec that the schema turns into the field (typed ``Any`` for the type checker).
+
+    Example:
+        ``grid: NDArray[np.float64] = array((64, 64))``
+    """
+    dims = (shape,) if not isinstance(shape, tuple) else shape
+    checked = tuple(_positive_int(d, "array() shape entries") for d in dims)
+    if not checked:
+        raise ValueError("array() needs at least one dimension, e.g. array((3,)); use a scalar field for one value")
+    return ArraySpec(checked, None if dtype is None else np.dtype(dtype))
+
+
+def text(max_bytes: int, default: str = "") -> Any:
+    """Declare a text field holding at most ``max_bytes`` bytes of UTF-8.
+
+    Args:
+        max_bytes: The capacity in bytes (a character may take up to 4).
+        default: The initial value.
+
+    Example:
+        ``label: str = text(16)``
+    """
+    return TextSpec(_positive_int(max_bytes, "text() max_bytes"), default)
+
+
+def nested(**overrides: Any) -> Any:
+    """Declare a field that holds another schema in place, in the same shared block.
+
+    The nested struct starts with its own class's defaults; keyword arguments override some.
+
+    Example:
+        ``origin: Vec3 = nested()`` or ``origin: Vec3 = nested(z=1.0)``
+    """
+    return NestedSpec(dict(overrides))

@@ -1,0 +1,456 @@
+"""``SharedStruct``: a schema class whose instances are live proxies into one shared block.
+
+How it is built. The metaclass resolves each declared field (:mod:`shmstruct._fields`), compiles
+the layout (:mod:`shmstruct._layout`), and creates the class as a ctypes ``Structure`` with the
+same ``_fields_``. An instance *is* that structure, mapped over the block, so a scalar read is
+ctypes' own C-level field read. Writes go through one generated ``__setattr__`` per class: a
+dictionary lookup and a type-and-range check on the fast path (exact ``int`` / ``float`` /
+``bool`` within range), the full checks of :mod:`shmstruct._checks` otherwise. Text and array
+fields are read through small descriptors (numpy views are made once per instance and cached in
+its ``__dict__``); nested structs are ctypes' own sub-structure proxies.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+from typing_extensions import dataclass_transform
+
+from ._checks import Preparer, array_preparer, scalar_preparer, short_repr, text_preparer, with_constraints
+from ._errors import FieldTypeError, SchemaError
+from ._fields import MISSING, Field, resolve_field
+from ._layout import Layout, compile_layout, same_offsets
+from ._lock import SharedLock
+from ._memory import SharedBlock
+from ._specs import NestedSpec
+
+__all__ = ["SharedStruct", "SchemaMeta"]
+
+if TYPE_CHECKING:
+    from _ctypes import _PyCStructType as _StructType
+else:
+    _StructType = type(ctypes.Structure)
+
+Store = Callable[[Any, Any], None]
+
+
+class _Never:
+    """A type no value has: fields listed with it never take the fast write path."""
+
+
+@dataclass(frozen=True)
+class FieldOps:
+    """How the runtime writes one field: check the value, then store it (under the lock if ``locked``)."""
+
+    field: Field
+    prepare: Preparer
+    store: Store
+    locked: bool
+
+
+# --------------------------------------------------------------------------- finding the block
+
+
+def _root_dict(obj: Any) -> dict[str, Any]:
+    """The ``__dict__`` of the proxy that holds the block (nested proxies point to their parent)."""
+    while True:
+        state: dict[str, Any] = obj.__dict__
+        if "_block_" in state:
+            return state
+        obj = obj._b_base_
+        if obj is None:
+            raise RuntimeError("this struct is not attached to shared memory")
+
+
+def _lock_of(obj: Any) -> SharedLock:
+    lock: SharedLock = _root_dict(obj)["lock"]
+    return lock
+
+
+def _block_of(obj: Any) -> SharedBlock:
+    block: SharedBlock = _root_dict(obj)["_block_"]
+    return block
+
+
+class _LockAttribute:
+    """``s.lock``: the block's lock. Top-level proxies hold it in ``__dict__`` (found at C speed)."""
+
+    def __get__(self, obj: Any, owner: type[Any] | None = None) -> Any:
+        return self if obj is None else _lock_of(obj)
+
+
+class _ArrayAttribute:
+    """An array field: a numpy view over the block, made once per proxy and cached in its ``__dict__``."""
+
+    def __init__(self, field: Field) -> None:
+        self.field = field
+
+    def __get__(self, obj: Any, owner: type[Any] | None = None) -> Any:
+        if obj is None:
+            return self
+        f = self.field
+        block = _block_of(obj)
+        view = np.ndarray(f.shape, dtype=f.dtype.base, buffer=block.mmap, offset=block.offset_of(obj) + f.offset)
+        obj.__dict__[f.name] = view
+        return view
+
+
+class _TextAttribute:
+    """A text field, read under the lock so that a concurrent write is never seen half done."""
+
+    def __init__(self, field: Field) -> None:
+        self.field = field
+
+    def __get__(self, obj: Any, owner: type[Any] | None = None) -> Any:
+        if obj is None:
+            return self
+        with _lock_of(obj):
+            raw = ctypes.string_at(ctypes.addressof(obj) + self.field.offset, self.field.size)
+        return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+# --------------------------------------------------------------------------- compiling a class
+
+
+def _blob_store(offset: int, size: int) -> Store:
+    def store(obj: Any, data: Any) -> None:
+        source = data if isinstance(data, bytes) else data.ctypes.data
+        ctypes.memmove(ctypes.addressof(obj) + offset, source, size)
+
+    return store
+
+
+def _nested_preparer(field: Field) -> Preparer:
+    schema: Any = field.schema
+    size = field.size
+
+    def prepare_nested(value: Any) -> bytes:
+        if isinstance(value, schema):
+            with _lock_of(value):
+                return ctypes.string_at(ctypes.addressof(value), size)
+        if hasattr(value, "model_dump") and not isinstance(value, type):  # a snapshot of the nested schema
+            value = value.model_dump()
+        if not isinstance(value, Mapping):
+            raise FieldTypeError(f"{field.qualname} expects a {schema.__name__}, a snapshot of one or a mapping of its fields, got {short_repr(value)}")
+        try:
+            image: bytes = schema._shm_image_(value)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{field.qualname}: {exc}") from exc
+        return image
+
+    return prepare_nested
+
+
+def _field_ops(cls: Any, field: Field) -> FieldOps:
+    if field.kind == "scalar":
+        assert field.scalar is not None
+        cfield = cls.__dict__.get(field.name) or getattr(cls, field.name)
+        return FieldOps(field, with_constraints(field, scalar_preparer(field, field.scalar)), cfield.__set__, False)
+    store = _blob_store(field.offset, field.size)
+    if field.kind == "text":
+        return FieldOps(field, with_constraints(field, text_preparer(field)), store, True)
+    if field.kind == "array":
+        return FieldOps(field, array_preparer(field), store, True)
+    return FieldOps(field, _nested_preparer(field), store, True)
+
+
+def _fast_path_entry(ops: FieldOps) -> tuple[Store, Any, Any, type]:
+    """What ``__setattr__`` checks inline: an exact Python type and its range, or never."""
+    f = ops.field
+    row = f.scalar
+    if f.kind == "scalar" and row is not None and not f.constraints and row.python_type in (int, float, bool):
+        return (ops.store, row.low, row.high, row.python_type)
+    return (ops.store, 0, 0, _Never)
+
+
+def _make_setattr(cls: Any) -> Callable[[Any, str, Any], None]:
+    writers: dict[str, tuple[Store, Any, Any, type]] = {name: _fast_path_entry(op) for name, op in cls._shm_ops_.items()}
+    ops: dict[str, FieldOps] = cls._shm_ops_
+
+    def slow_write(obj: Any, name: str, value: Any) -> None:
+        op = ops[name]
+        prepared = op.prepare(value)
+        if op.locked:
+            with _lock_of(obj):
+                op.store(obj, prepared)
+        else:
+            op.store(obj, prepared)
+
+    def __setattr__(self: Any, name: str, value: Any) -> None:
+        try:
+            store, low, high, fast_type = writers[name]
+        except KeyError:
+            raise _no_such_field(type(self), name) from None
+        if value.__class__ is fast_type and low <= value <= high:
+            store(self, value)
+        else:
+            slow_write(self, name, value)
+
+    return __setattr__
+
+
+def _no_such_field(cls: Any, name: str) -> AttributeError:
+    names = ", ".join(cls._shm_ops_) or "(none)"
+    return AttributeError(f"{cls.__name__} has no field {name!r}; its fields are: {names}")
+
+
+def _default_runs(image: bytes, layout: Layout) -> tuple[tuple[int, bytes], ...]:
+    """The non-zero stretches of the default image: what a fresh (zero-filled) block still needs."""
+    runs: list[tuple[int, bytes]] = []
+    for f in layout.fields:
+        chunk = image[f.offset : f.offset + f.size]
+        if not any(chunk):
+            continue
+        if runs and runs[-1][0] + len(runs[-1][1]) == f.offset:
+            runs[-1] = (runs[-1][0], runs[-1][1] + chunk)
+        else:
+            runs.append((f.offset, chunk))
+    return tuple(runs)
+
+
+def _annotations_of(namespace: dict[str, Any]) -> dict[str, Any]:
+    if "__annotations__" in namespace:
+        return dict(namespace["__annotations__"])
+    annotate = namespace.get("__annotate__")  # Python 3.14: annotations are evaluated lazily
+    return dict(annotate(1)) if callable(annotate) else {}
+
+
+def _evaluate(owner: str, name: str, annotation: Any, namespace: dict[str, Any]) -> Any:
+    if not isinstance(annotation, str):
+        return annotation
+    module = sys.modules.get(namespace.get("__module__", ""))
+    try:
+        return eval(annotation, dict(vars(module)) if module else {}, dict(namespace))  # noqa: S307 - as typing.get_type_hints does
+    except NameError as exc:
+        raise SchemaError(f"{owner}.{name}: cannot resolve the annotation {annotation!r} ({exc}); define the names it uses at module level") from None
+
+
+def _is_classvar(annotation: Any) -> bool:
+    return annotation is ClassVar or typing.get_origin(annotation) is ClassVar
+
+
+def _schema_dtype(candidate: Any) -> np.dtype[Any] | None:
+    layout = getattr(candidate, "layout", None) if isinstance(candidate, SchemaMeta) else None
+    return layout.dtype if isinstance(layout, Layout) else None
+
+
+RESERVED_NAMES = frozenset({"lock", "snapshot", "update", "layout", "dtype", "table", "log", "attach", "name", "close"})
+
+
+class SchemaMeta(_StructType):
+    """The metaclass of every schema: compiles the declared fields into a ctypes layout."""
+
+    def __new__(mcls, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kwargs: Any) -> SchemaMeta:
+        if namespace.pop("_shm_root_", False):
+            return super().__new__(mcls, name, bases, namespace, **kwargs)
+        parents = [b for b in bases if isinstance(b, SchemaMeta)]
+        if len(parents) != 1:
+            raise SchemaError(f"{name}: a schema extends exactly one SharedStruct class, got {len(parents)}")
+        parent_layout = getattr(parents[0], "layout", None)
+        inherited = {f.name for f in parent_layout.fields} if parent_layout else set()
+        own: list[Field] = []
+        for field_name, raw in _annotations_of(namespace).items():
+            annotation = _evaluate(name, field_name, raw, namespace)
+            if _is_classvar(annotation):
+                continue
+            _check_name(name, field_name, inherited, parents[0])
+            default = namespace.pop(field_name, MISSING)
+            own.append(resolve_field(name, field_name, annotation, default, _schema_dtype))
+        layout = compile_layout(name, own, parent_layout)
+        namespace["_fields_"] = [(f.name, f.ctype) for f in own]
+        cls = super().__new__(mcls, name, bases, namespace, **kwargs)
+        if not same_offsets(layout, cls):  # pragma: no cover - ctypes lays out equal _fields_ equally
+            raise SchemaError(f"{name}: internal error, the class and its compiled layout disagree")
+        _install_runtime(cls, layout)
+        return cls
+
+    def __call__(cls, *args: Any, **values: Any) -> Any:
+        """Allocate a shared block, check every value, and return a proxy to it."""
+        if args:
+            raise TypeError(f"{cls.__name__}() takes keyword arguments only, e.g. {cls.__name__}(field=value)")
+        layout: Layout | None = getattr(cls, "layout", None)
+        if layout is None:
+            raise TypeError(f"{cls.__name__} declares no fields; subclass it to declare a schema")
+        writes = cls._shm_prepare_(values, partial=False)  # type: ignore[attr-defined]
+        block = SharedBlock.create(layout.size)
+        for offset, data in cls._shm_default_runs_:  # type: ignore[attr-defined]
+            block.mmap[offset : offset + len(data)] = data
+        obj = _bind(cls, block, 0)
+        for store, prepared in writes:
+            store(obj, prepared)
+        return obj
+
+
+def _check_name(owner: str, name: str, inherited: set[str], parent: type) -> None:
+    if name.startswith("_"):
+        raise SchemaError(f"{owner}.{name}: field names cannot start with '_' (those are kept for the library)")
+    if name in RESERVED_NAMES or hasattr(parent, name) and name not in inherited:
+        raise SchemaError(f"{owner}.{name}: {name!r} is a SharedStruct attribute; choose another field name, e.g. {name}_")
+    if name in inherited:
+        raise SchemaError(f"{owner}.{name}: the parent schema already declares {name!r}; a subclass can only add fields")
+
+
+def _install_runtime(cls: Any, layout: Layout) -> None:
+    """Attach what the runtime reads: per-field operations, attribute descriptors, defaults."""
+    setattr(cls, "layout", layout)
+    setattr(cls, "dtype", layout.dtype)
+    ops = {f.name: _field_ops(cls, f) for f in layout.fields}
+    setattr(cls, "_shm_ops_", ops)
+    setattr(cls, "_shm_required_", tuple(f.name for f in layout.fields if f.required))
+    for f in layout.fields:
+        if f.kind == "array":
+            setattr(cls, f.name, _ArrayAttribute(f))
+        elif f.kind == "text":
+            setattr(cls, f.name, _TextAttribute(f))
+    setattr(cls, "__setattr__", _make_setattr(cls))
+    image = bytearray(layout.size)
+    scratch = cls.from_buffer(image)
+    for f in layout.fields:
+        default = f.default
+        if default is MISSING or f.kind == "array":
+            continue
+        if isinstance(default, NestedSpec):
+            default = default.overrides
+        try:
+            ops[f.name].store(scratch, ops[f.name].prepare(default))
+        except (TypeError, ValueError) as exc:
+            raise SchemaError(f"{f.qualname}: the default {short_repr(default)} is invalid: {exc}") from None
+    del scratch
+    setattr(cls, "_shm_default_image_", bytes(image))
+    setattr(cls, "_shm_default_runs_", _default_runs(bytes(image), layout))
+
+
+def _bind(cls: Any, block: SharedBlock, offset: int) -> Any:
+    obj = cls.from_buffer(block.mmap, offset)
+    state = obj.__dict__
+    state["_block_"] = block
+    state["lock"] = block.lock
+    return obj
+
+
+def attach_proxy(cls: Any, name: str, offset: int) -> Any:
+    """Rebuild a proxy from its pickled reference: the same block, the same lock."""
+    return _bind(cls, SharedBlock.attach(name), offset)
+
+
+# --------------------------------------------------------------------------- the runtime base
+
+
+class _StructMethods:
+    """The methods every schema instance has (mixed into the runtime ``SharedStruct``)."""
+
+    _shm_ops_: ClassVar[dict[str, FieldOps]]
+    _shm_required_: ClassVar[tuple[str, ...]]
+    _shm_default_image_: ClassVar[bytes]
+    layout: ClassVar[Layout]
+
+    @classmethod
+    def _shm_prepare_(cls, values: Mapping[str, Any], partial: bool) -> list[tuple[Store, Any]]:
+        """Check every value before anything is written; unknown or missing names are errors."""
+        ops = cls._shm_ops_
+        unknown = [name for name in values if name not in ops]
+        if unknown:
+            raise FieldTypeError(
+                f"{cls.__name__} has no field {', '.join(map(repr, unknown))}; its fields are: {', '.join(ops) or '(none)'}"
+            )
+        if not partial:
+            missing = [name for name in cls._shm_required_ if name not in values]
+            if missing:
+                raise FieldTypeError(f"{cls.__name__}() is missing required field(s): {', '.join(missing)}")
+        return [(ops[name].store, ops[name].prepare(value)) for name, value in values.items()]
+
+    @classmethod
+    def _shm_image_(cls, values: Mapping[str, Any]) -> bytes:
+        """The bytes of one struct holding the defaults updated with ``values`` (for nested fields)."""
+        writes = cls._shm_prepare_(values, partial=False)
+        image = bytearray(cls._shm_default_image_)
+        scratch = cls.from_buffer(image)  # type: ignore[attr-defined]
+        for store, prepared in writes:
+            store(scratch, prepared)
+        del scratch
+        return bytes(image)
+
+    def update(self, **values: Any) -> None:
+        """Write several fields at once, under the lock: all of them or, if any value is rejected, none.
+
+        Raises:
+            FieldTypeError: An unknown field, or a value of the wrong type.
+            FieldValueError: A value out of range or against a constraint.
+        """
+        writes = type(self)._shm_prepare_(values, partial=True)
+        with _lock_of(self):
+            for store, prepared in writes:
+                store(self, prepared)
+
+    def snapshot(self) -> Any:
+        """A consistent copy of every field, taken under the lock, as a frozen pydantic model.
+
+        Nested structs become nested models and arrays read-only numpy copies; ``model_dump()``
+        and ``model_dump_json()`` work (arrays dump to lists in JSON).
+        """
+        from ._snapshot import take_snapshot
+
+        return take_snapshot(self)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        block = _block_of(self)
+        return (attach_proxy, (type(self), block.name, block.offset_of(self)))
+
+    def __copy__(self) -> Any:
+        raise TypeError(f"{type(self).__name__} is a view of shared memory; use .snapshot() for a private copy")
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        return self.__copy__()
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete {type(self).__name__}.{name}: fields always hold a value")
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in type(self)._shm_ops_)
+        return f"{type(self).__name__}({shown})"
+
+
+if TYPE_CHECKING:
+
+    @dataclass_transform(kw_only_default=True)
+    class SharedStruct:
+        """Base class of schemas: subclass it and declare fields with type annotations.
+
+        Each instance owns (or attaches to) one shared block that holds every field, plus one
+        re-entrant lock. See the module documentation for the concurrency model.
+        """
+
+        layout: ClassVar[Layout]
+        dtype: ClassVar[np.dtype[np.void]]
+
+        @property
+        def lock(self) -> SharedLock:
+            """The re-entrant lock shared by every process that uses this struct."""
+
+        def update(self, **values: Any) -> None:
+            """Write several fields at once, under the lock: all of them or none."""
+
+        def snapshot(self) -> Any:
+            """A consistent copy of every field, taken under the lock, as a frozen pydantic model."""
+
+else:
+
+    class SharedStruct(_StructMethods, ctypes.Structure, metaclass=SchemaMeta):
+        """Base class of schemas: subclass it and declare fields with type annotations.
+
+        Each instance owns (or attaches to) one shared block that holds every field, plus one
+        re-entrant lock: ``with s.lock:`` makes several reads and writes one step for every other
+        process. Scalars read and write as Python values with checked writes; ``text(n)`` fields
+        read as ``str``; ``array(shape)`` fields read as zero-copy numpy views; ``nested()`` fields
+        are proxies into the same block.
+        """
+
+        _shm_root_ = True
+        _fields_ = []
+        lock = _LockAttribute()
