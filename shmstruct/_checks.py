@@ -13,12 +13,12 @@ import math
 import numbers
 import operator
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
 
 from ._errors import FieldTypeError, FieldValueError
-from ._fields import Field
+from ._fields import Field, annotated
 from ._types import ScalarType
 
 __all__ = ["Preparer", "scalar_preparer", "text_preparer", "array_preparer", "with_constraints", "short_repr"]
@@ -79,7 +79,7 @@ def scalar_preparer(field: Field, row: ScalarType) -> Preparer:
             return bool(value)
 
         return prepare_bool
-    single = row.python_type  # bytes for c_char, str for c_wchar
+    single: Any = row.python_type  # bytes for c_char, str for c_wchar
 
     def prepare_char(value: Any) -> Any:
         if not isinstance(value, single):
@@ -157,7 +157,7 @@ def with_constraints(field: Field, prepare: Preparer) -> Preparer:
     from pydantic import TypeAdapter, ValidationError  # imported only by schemas with constraints
 
     python_type = str if field.kind == "text" else field.scalar.python_type  # type: ignore[union-attr]
-    adapter: TypeAdapter[Any] = TypeAdapter(Annotated[(python_type, *field.constraints)])  # type: ignore[valid-type]
+    adapter: TypeAdapter[Any] = TypeAdapter(annotated(python_type, field.constraints))
 
     def prepare_constrained(value: Any) -> Any:
         stored = prepare(value)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import enum
+import operator
 import types
 import typing
 from dataclasses import dataclass
@@ -96,6 +97,11 @@ def _fail(owner: str, name: str, what: str) -> SchemaError:
     return SchemaError(f"{owner}.{name}: {what}")
 
 
+def annotated(base: Any, metadata: tuple[Any, ...]) -> Any:
+    """``Annotated[base, *metadata]``, spelled so that Python 3.10 accepts it."""
+    return operator.getitem(Annotated, (base, *metadata))
+
+
 def _split_annotated(annotation: Any) -> tuple[Any, list[Any]]:
     if typing.get_origin(annotation) is Annotated:
         base, *metadata = typing.get_args(annotation)
@@ -169,22 +175,25 @@ def _describe_unsupported(base: Any) -> str:
     return f"{base!r} cannot live in shared memory; supported are {_SUPPORTED}"
 
 
-def _array_dtype_from_annotation(base: Any) -> np.dtype[Any] | None:
-    """The dtype named by ``NDArray[np.float64]`` (``None`` for a bare ``np.ndarray``)."""
-    args = typing.get_args(base)
-    if len(args) != 2:
-        return None
-    scalar_args = typing.get_args(args[1])
-    if len(scalar_args) != 1 or not isinstance(scalar_args[0], type):
-        return None
+def _ndarray_annotation(base: Any) -> tuple[bool, np.dtype[Any] | None]:
+    """Whether ``base`` annotates a numpy array, and the dtype it names (``NDArray[np.float64]``)."""
+    if base is np.ndarray:
+        return True, None
+    origin, args = typing.get_origin(base), typing.get_args(base)
+    alias_value = getattr(origin if origin is not None else base, "__value__", None)  # PEP 695 alias (numpy 2 on 3.12+)
+    if alias_value is not None and typing.get_origin(alias_value) is np.ndarray:
+        scalar = args[0] if len(args) == 1 else None
+    elif origin is np.ndarray:
+        dtype_args = typing.get_args(args[1]) if len(args) == 2 else ()
+        scalar = dtype_args[0] if len(dtype_args) == 1 else None
+    else:
+        return False, None
+    if not isinstance(scalar, type):
+        return True, None
     try:
-        return np.dtype(scalar_args[0])
+        return True, np.dtype(scalar)
     except TypeError:
-        return None
-
-
-def _is_ndarray(base: Any) -> bool:
-    return base is np.ndarray or typing.get_origin(base) is np.ndarray
+        return True, None
 
 
 def _scalar_field(owner: str, name: str, annotation: Any, base: Any, row: ScalarType | None, default: Any, constraints: list[Any]) -> Field:
@@ -215,11 +224,11 @@ def _text_field(owner: str, name: str, annotation: Any, base: Any, spec: TextSpe
 
 
 def _array_field(owner: str, name: str, annotation: Any, base: Any, spec: ArraySpec, constraints: list[Any]) -> Field:
-    if not _is_ndarray(base):
+    is_array, named = _ndarray_annotation(base)
+    if not is_array:
         raise _fail(owner, name, f"array() declares a numpy array field; annotate it NDArray[np.float64] (or another dtype), not {base!r}")
     if constraints:
         raise _fail(owner, name, "constraints are not supported on array fields")
-    named = _array_dtype_from_annotation(base)
     dtype = spec.dtype or named
     if dtype is None:
         raise _fail(owner, name, "the element type is unknown: annotate NDArray[np.float64] or pass array(shape, dtype=...)")
@@ -284,7 +293,7 @@ def resolve_field(owner: str, name: str, annotation: Any, default: Any, schema_d
         raise _fail(owner, name, f"nested() needs a SharedStruct subclass as the annotation, not {base!r}")
     if base is str:
         raise _fail(owner, name, "a str needs a fixed capacity in shared memory: write `= text(max_bytes)`, e.g. text(32)")
-    if _is_ndarray(base):
+    if _ndarray_annotation(base)[0]:
         raise _fail(owner, name, "an array needs a fixed shape in shared memory: write `= array(shape)`, e.g. array((64, 64))")
     if type(default).__name__ == "FieldInfo":
         raise _fail(owner, name, "put pydantic constraints in the annotation: Annotated[int, Field(ge=0)] = 0")

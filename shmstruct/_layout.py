@@ -76,9 +76,8 @@ def compile_layout(name: str, own_fields: Sequence[Field], base: Layout | None =
         same offsets, which is how the schema class itself is built.
     """
     parent: type[ctypes.Structure] = base.struct if base is not None else ctypes.Structure
-    struct: type[ctypes.Structure] = type(ctypes.Structure)(  # type: ignore[assignment]
-        f"{name}Layout", (parent,), {"_fields_": [(f.name, f.ctype) for f in own_fields]}
-    )
+    make_struct: Any = type(ctypes.Structure)
+    struct: type[ctypes.Structure] = make_struct(f"{name}Layout", (parent,), {"_fields_": [(f.name, f.ctype) for f in own_fields]})
     placed = tuple(replace(f, offset=getattr(struct, f.name).offset, size=getattr(struct, f.name).size) for f in own_fields)
     all_fields = (base.fields if base is not None else ()) + placed
     size = ctypes.sizeof(struct)

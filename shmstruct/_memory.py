@@ -14,6 +14,7 @@ proxies of the same block).
 from __future__ import annotations
 
 import ctypes
+import importlib
 import mmap
 import os
 import secrets
@@ -28,8 +29,8 @@ from ._lock import SharedLock
 
 __all__ = ["SharedBlock", "NAME_PREFIX"]
 
-try:  # CPython's own shm_open/shm_unlink, the ones multiprocessing.shared_memory uses.
-    import _posixshmem
+try:  # CPython's own shm_open/shm_unlink, the ones multiprocessing.shared_memory uses (no type stubs).
+    _posixshmem: Any = importlib.import_module("_posixshmem")
 except ImportError as exc:  # pragma: no cover - Windows
     raise ImportError("shmstruct needs POSIX shared memory (Linux or macOS)") from exc
 

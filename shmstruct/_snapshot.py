@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 
-from ._fields import Field
+from ._fields import Field, annotated
 from ._layout import Layout
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def _model_type(field: Field) -> Any:
     if field.kind == "nested":
         return snapshot_model(field.schema)  # type: ignore[arg-type]
     python_type = str if field.kind == "text" else field.scalar.python_type  # type: ignore[union-attr]
-    return Annotated[(python_type, *field.constraints)] if field.constraints else python_type  # type: ignore[valid-type]
+    return annotated(python_type, field.constraints) if field.constraints else python_type
 
 
 def snapshot_model(schema: type[Any]) -> type[BaseModel]:
@@ -56,7 +56,7 @@ def snapshot_model(schema: type[Any]) -> type[BaseModel]:
     if model is None:
         from pydantic import ConfigDict, create_model
 
-        layout: Layout = schema.layout  # type: ignore[attr-defined]
+        layout: Layout = schema.layout
         definitions: dict[str, Any] = {f.name: (_model_type(f), ...) for f in layout.fields}
         config = ConfigDict(frozen=True, arbitrary_types_allowed=True, ser_json_bytes="base64")
         model = create_model(f"{schema.__name__}Snapshot", __config__=config, __module__=schema.__module__, **definitions)
@@ -65,7 +65,7 @@ def snapshot_model(schema: type[Any]) -> type[BaseModel]:
 
 
 def _from_record(schema: type[Any], record: np.void) -> BaseModel:
-    layout: Layout = schema.layout  # type: ignore[attr-defined]
+    layout: Layout = schema.layout
     values: dict[str, Any] = {}
     for f in layout.fields:
         item = record[f.name]

@@ -262,13 +262,18 @@ class SchemaMeta(_StructType):
             _check_name(name, field_name, inherited, parents[0])
             default = namespace.pop(field_name, MISSING)
             own.append(resolve_field(name, field_name, annotation, default, _schema_dtype))
-        layout = compile_layout(name, own, parent_layout)
         namespace["_fields_"] = [(f.name, f.ctype) for f in own]
-        cls = super().__new__(mcls, name, bases, namespace, **kwargs)
+        namespace["layout"] = compile_layout(name, own, parent_layout)
+        return super().__new__(mcls, name, bases, namespace, **kwargs)
+
+    def __init__(cls, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(name, bases, namespace, **kwargs)  # Python 3.13+ lays out _fields_ here
+        layout = namespace.get("layout")
+        if not isinstance(layout, Layout):
+            return
         if not same_offsets(layout, cls):  # pragma: no cover - ctypes lays out equal _fields_ equally
             raise SchemaError(f"{name}: internal error, the class and its compiled layout disagree")
         _install_runtime(cls, layout)
-        return cls
 
     def __call__(cls, *args: Any, **values: Any) -> Any:
         """Allocate a shared block, check every value, and return a proxy to it."""
@@ -277,9 +282,9 @@ class SchemaMeta(_StructType):
         layout: Layout | None = getattr(cls, "layout", None)
         if layout is None:
             raise TypeError(f"{cls.__name__} declares no fields; subclass it to declare a schema")
-        writes = cls._shm_prepare_(values, partial=False)  # type: ignore[attr-defined]
+        writes = typing.cast(Any, cls)._shm_prepare_(values, partial=False)
         block = SharedBlock.create(layout.size)
-        for offset, data in cls._shm_default_runs_:  # type: ignore[attr-defined]
+        for offset, data in typing.cast(Any, cls)._shm_default_runs_:
             block.mmap[offset : offset + len(data)] = data
         obj = _bind(cls, block, 0)
         for store, prepared in writes:
@@ -298,7 +303,6 @@ def _check_name(owner: str, name: str, inherited: set[str], parent: type) -> Non
 
 def _install_runtime(cls: Any, layout: Layout) -> None:
     """Attach what the runtime reads: per-field operations, attribute descriptors, defaults."""
-    setattr(cls, "layout", layout)
     setattr(cls, "dtype", layout.dtype)
     ops = {f.name: _field_ops(cls, f) for f in layout.fields}
     setattr(cls, "_shm_ops_", ops)
