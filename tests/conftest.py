@@ -1,0 +1,36 @@
+"""Shared fixtures: the start-method matrix and the shared-memory leak check."""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing as mp
+import os
+from collections.abc import Iterator
+from multiprocessing.context import BaseContext
+
+import pytest
+
+START_METHODS = ["fork", "spawn", "forkserver"]
+
+
+def ours_in_dev_shm() -> set[str]:
+    """Shared-memory entries that shmstruct creates (segments and their named locks)."""
+    if not os.path.isdir("/dev/shm"):
+        return set()
+    return {n for n in os.listdir("/dev/shm") if n.startswith(("shms_", "sem.shms_"))}
+
+
+@pytest.fixture(params=START_METHODS)
+def ctx(request: pytest.FixtureRequest) -> BaseContext:
+    """A multiprocessing context for each start method."""
+    return mp.get_context(request.param)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_leaked_shared_memory() -> Iterator[None]:
+    """After the whole suite, nothing of ours is left in /dev/shm."""
+    before = ours_in_dev_shm()
+    yield
+    gc.collect()
+    leaked = ours_in_dev_shm() - before
+    assert not leaked, f"shared memory left behind by the suite: {sorted(leaked)}"
