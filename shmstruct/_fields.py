@@ -292,9 +292,9 @@ def resolve_field(owner: str, name: str, annotation: Any, default: Any, schema_d
     if isinstance(default, NestedSpec):
         raise _fail(owner, name, f"nested() needs a SharedStruct subclass as the annotation, not {base!r}")
     if base is str:
-        raise _fail(owner, name, "a str needs a fixed capacity in shared memory: write `= text(max_bytes)`, e.g. text(32)")
+        raise _fail(owner, name, "a str needs a fixed capacity in shared memory: use text(max_bytes), e.g. `label: str = text(32)`")
     if _ndarray_annotation(base)[0]:
-        raise _fail(owner, name, "an array needs a fixed shape in shared memory: write `= array(shape)`, e.g. array((64, 64))")
+        raise _fail(owner, name, "an array needs a fixed shape in shared memory: use array(shape), e.g. `grid: NDArray[np.float64] = array((64, 64))`")
     if type(default).__name__ == "FieldInfo":
         raise _fail(owner, name, "put pydantic constraints in the annotation: Annotated[int, Field(ge=0)] = 0")
     return _scalar_field(owner, name, annotation, base, None, default, constraints)

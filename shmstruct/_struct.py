@@ -296,7 +296,7 @@ def _check_name(owner: str, name: str, inherited: set[str], parent: type) -> Non
     if name.startswith("_"):
         raise SchemaError(f"{owner}.{name}: field names cannot start with '_' (those are kept for the library)")
     if name in RESERVED_NAMES or hasattr(parent, name) and name not in inherited:
-        raise SchemaError(f"{owner}.{name}: {name!r} is a SharedStruct attribute; choose another field name, e.g. {name}_")
+        raise SchemaError(f"{owner}.{name}: {name!r} is reserved for SharedStruct's own API; choose another field name, e.g. {name}_")
     if name in inherited:
         raise SchemaError(f"{owner}.{name}: the parent schema already declares {name!r}; a subclass can only add fields")
 
