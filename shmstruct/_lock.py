@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import os
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["SharedLock"]
 
@@ -37,6 +37,14 @@ class SharedLock(_multiprocessing.SemLock):  # type: ignore[misc]
         release(): Give back one level of ownership; releasing a lock this thread does not hold
             raises ``AssertionError``.
     """
+
+    if TYPE_CHECKING:  # the C methods inherited from SemLock, as the type checker should see them
+        name: str
+
+        def acquire(self, block: bool = True, timeout: float | None = None) -> bool: ...
+        def release(self) -> None: ...
+        def __enter__(self) -> bool: ...
+        def __exit__(self, *exc_info: object) -> None: ...
 
     @classmethod
     def create(cls, name: str) -> SharedLock:

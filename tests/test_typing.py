@@ -1,0 +1,44 @@
+"""User-facing typing: mypy --strict on real snippets (cases that must pass and must fail)."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+api = pytest.importorskip("mypy.api")
+
+HERE = pathlib.Path(__file__).parent
+ROOT = HERE.parent
+
+
+def run_mypy(*args: str) -> tuple[str, int]:
+    out, err, status = api.run(["--strict", "--warn-unused-ignores", "--no-incremental", "--show-error-codes", *args])
+    return out + err, status
+
+
+def test_usage_snippets_type_check_as_documented() -> None:
+    output, status = run_mypy(str(HERE / "typechecking" / "usage.py"))
+    assert status == 0, output
+
+
+def test_wrong_assignments_fail_with_a_clear_message(tmp_path: pathlib.Path) -> None:
+    snippet = tmp_path / "wrong.py"
+    snippet.write_text(
+        "from shmstruct import SharedStruct\n"
+        "class S(SharedStruct):\n"
+        "    steps: int = 0\n"
+        "s = S(steps='x')\n"
+        "s.steps = 'y'\n"
+        "s.other = 1\n"
+    )
+    output, status = run_mypy(str(snippet))
+    assert status == 1
+    assert 'Argument "steps" to "S" has incompatible type "str"; expected "int"' in output
+    assert 'Incompatible types in assignment (expression has type "str", variable has type "int")' in output
+    assert '"S" has no attribute "other"' in output
+
+
+def test_package_is_strict_clean() -> None:
+    output, status = run_mypy(str(ROOT / "shmstruct"))
+    assert status == 0, output

@@ -1,0 +1,82 @@
+"""Type-checked with mypy --strict by tests/test_typing.py: positive lines use assert_type;
+each line that must fail carries `# type: ignore[code]`, and warn_unused_ignores makes an
+expected error that mypy does not report a failure."""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Annotated
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import Field
+from typing_extensions import assert_type
+
+import shmstruct
+from shmstruct import SharedLock, SharedStruct, array, nested, text
+
+
+class Vec3(SharedStruct):
+    x: float = 0.0
+    y: float = 0.0
+    z: float = 0.0
+
+
+class State(SharedStruct):
+    steps: int = 0
+    level: shmstruct.int8 = 0
+    legacy: Annotated[int, ctypes.c_int] = 0
+    code: Annotated[int, "I"] = 0
+    running: bool = True
+    temperature: float = 20.0
+    label: str = text(16)
+    grid: NDArray[np.float64] = array((4, 3))
+    origin: Vec3 = nested()
+    budget: Annotated[int, Field(ge=0, le=100)] = 50
+
+
+class Required(SharedStruct):
+    x: int
+
+
+# Construction: keywords are typed; specifiers count as defaults.
+s = State()
+s = State(steps=1, label="warm-up", origin=Vec3(x=1.0))
+r = Required(x=1)
+
+# Reads are typed.
+assert_type(s.steps, int)
+assert_type(s.level, int)
+assert_type(s.legacy, int)
+assert_type(s.running, bool)
+assert_type(s.temperature, float)
+assert_type(s.label, str)
+assert_type(s.grid, NDArray[np.float64])
+assert_type(s.origin, Vec3)
+assert_type(s.origin.x, float)
+assert_type(s.lock, SharedLock)
+assert_type(s.lock.acquire(timeout=1.0), bool)
+assert_type(State.dtype, np.dtype[np.void])
+assert_type(shmstruct.fields(State), tuple[shmstruct.Field, ...])
+
+# Writes of the right type.
+with s.lock:
+    s.steps += 1
+s.temperature = 3  # int is acceptable where float is declared
+s.grid[:, 0] = 1.0
+s.grid = np.zeros((4, 3))
+s.update(steps=2, running=False)
+snap = s.snapshot()
+
+# Must fail.
+s.steps = "many"  # type: ignore[assignment]
+s.running = 1.5  # type: ignore[assignment]
+s.label = 5  # type: ignore[assignment]
+s.origin = 3  # type: ignore[assignment]
+s.stpes = 1  # type: ignore[attr-defined]
+State(steps="many")  # type: ignore[arg-type]
+State(stpes=1)  # type: ignore[call-arg]
+State(1)  # type: ignore[call-arg]
+Required()  # type: ignore[call-arg]
+s.lock = s.lock  # type: ignore[misc]
+s.grid.nonexistent  # type: ignore[attr-defined]
