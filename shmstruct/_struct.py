@@ -96,7 +96,7 @@ class _ArrayAttribute:
             return self
         f = self.field
         block = _block_of(obj)
-        view = np.ndarray(f.shape, dtype=f.dtype.base, buffer=block.mmap, offset=block.offset_of(obj) + f.offset)
+        view: np.ndarray[Any, Any] = np.ndarray(f.shape, dtype=f.dtype.base, buffer=block.mmap, offset=block.offset_of(obj) + f.offset)
         obj.__dict__[f.name] = view
         return view
 
