@@ -111,3 +111,22 @@ def run_child(ctx: BaseContext, target: Any, *args: Any) -> None:
         process.join()
         raise AssertionError(f"child {target.__name__} did not finish in {JOIN_TIMEOUT}s")
     assert process.exitcode == 0, f"child {target.__name__} exited with {process.exitcode}"
+
+
+class Pair(SharedStruct):
+    a: int = 0
+    b: int = 0
+    word: str = text(64)
+    block: NDArray[np.int64] = array(256)
+
+
+def keep_writing(pair: Pair, started: Any, stop: Any) -> None:
+    """Alternate whole-value writes until told to stop: text, whole arrays and update()."""
+    i = 0
+    while not stop.is_set():
+        i += 1
+        pair.word = ("ab"[i % 2]) * (32 + i % 32)
+        pair.block = np.full(256, i, dtype=np.int64)
+        pair.update(a=i, b=-i)
+        if i == 1:
+            started.set()

@@ -1,0 +1,34 @@
+"""The concurrency model: what one read or write guarantees while another process writes."""
+
+from __future__ import annotations
+
+from multiprocessing.context import BaseContext
+
+from helpers import JOIN_TIMEOUT, Pair, keep_writing
+
+READS = 3000
+
+
+def test_reads_never_see_half_written_values(ctx: BaseContext) -> None:
+    pair = Pair()
+    started, stop = ctx.Event(), ctx.Event()
+    writer = ctx.Process(target=keep_writing, args=(pair, started, stop))
+    writer.start()
+    try:
+        assert started.wait(JOIN_TIMEOUT)
+        seen_words, seen_blocks = set(), set()
+        for _ in range(READS):
+            word = pair.word  # a text read takes the lock: never a mix of two writes
+            assert word and len(set(word)) == 1, word
+            seen_words.add(word)
+            snap = pair.snapshot()  # update() and whole-array writes are all-or-nothing for snapshots
+            assert snap.a == -snap.b
+            assert len(set(snap.block.tolist())) == 1
+            seen_blocks.add(int(snap.block[0]))
+            with pair.lock:  # reads under the lock see one consistent state too
+                assert pair.a == -pair.b
+    finally:
+        stop.set()
+        writer.join(JOIN_TIMEOUT)
+    assert writer.exitcode == 0
+    assert len(seen_words) > 1 and len(seen_blocks) > 1  # the writer really was writing meanwhile
