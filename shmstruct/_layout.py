@@ -81,14 +81,13 @@ def compile_layout(name: str, own_fields: Sequence[Field], base: Layout | None =
     placed = tuple(replace(f, offset=getattr(struct, f.name).offset, size=getattr(struct, f.name).size) for f in own_fields)
     all_fields = (base.fields if base is not None else ()) + placed
     size = ctypes.sizeof(struct)
-    dtype: np.dtype[np.void] = np.dtype(
-        {
-            "names": [f.name for f in all_fields],
-            "formats": [f.dtype for f in all_fields],
-            "offsets": [f.offset for f in all_fields],
-            "itemsize": size,
-        }
-    )
+    description: Any = {
+        "names": [f.name for f in all_fields],
+        "formats": [f.dtype for f in all_fields],
+        "offsets": [f.offset for f in all_fields],
+        "itemsize": size,
+    }
+    dtype: np.dtype[np.void] = np.dtype(description)
     return Layout(name, all_fields, struct, dtype, size, ctypes.alignment(struct))
 
 
