@@ -18,6 +18,7 @@ from ._lock import SharedLock
 from ._snapshot import snapshot_model
 from ._specs import array, nested, text
 from ._struct import SharedStruct
+from ._table import Table
 from ._types import TYPE_CODES, float32, float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64
 
 __version__ = "0.1.0"
@@ -32,6 +33,7 @@ __all__ = [
     "Field",
     "Layout",
     "SharedLock",
+    "Table",
     "MISSING",
     "TYPE_CODES",
     "ShmStructError",

@@ -34,6 +34,10 @@ __all__ = ["SharedStruct", "SchemaMeta"]
 
 if TYPE_CHECKING:
     from _ctypes import _PyCStructType as _StructType
+
+    from typing_extensions import Self
+
+    from ._table import Table
 else:
     _StructType = type(ctypes.Structure)
 
@@ -286,7 +290,7 @@ class SchemaMeta(_StructType):
         block = SharedBlock.create(layout.size)
         for offset, data in typing.cast(Any, cls)._shm_default_runs_:
             block.mmap[offset : offset + len(data)] = data
-        obj = _bind(cls, block, 0)
+        obj = bind_proxy(cls, block, 0)
         for store, prepared in writes:
             store(obj, prepared)
         return obj
@@ -330,7 +334,8 @@ def _install_runtime(cls: Any, layout: Layout) -> None:
     setattr(cls, "_shm_default_runs_", _default_runs(bytes(image), layout))
 
 
-def _bind(cls: Any, block: SharedBlock, offset: int) -> Any:
+def bind_proxy(cls: Any, block: SharedBlock, offset: int) -> Any:
+    """A proxy of ``cls`` over ``block`` at ``offset`` bytes (a struct, or one row of a table)."""
     obj = cls.from_buffer(block.mmap, offset)
     state = obj.__dict__
     state["_block_"] = block
@@ -340,7 +345,7 @@ def _bind(cls: Any, block: SharedBlock, offset: int) -> Any:
 
 def attach_proxy(cls: Any, name: str, offset: int) -> Any:
     """Rebuild a proxy from its pickled reference: the same block, the same lock."""
-    return _bind(cls, SharedBlock.attach(name), offset)
+    return bind_proxy(cls, SharedBlock.attach(name), offset)
 
 
 # --------------------------------------------------------------------------- the runtime base
@@ -379,6 +384,13 @@ class _StructMethods:
             store(scratch, prepared)
         del scratch
         return bytes(image)
+
+    @classmethod
+    def table(cls, rows: int) -> Any:
+        """A shared table of ``rows`` records of this schema, each starting with the defaults."""
+        from ._table import create_table
+
+        return create_table(cls, rows, cls._shm_default_image_)
 
     def update(self, **values: Any) -> None:
         """Write several fields at once, under the lock: all of them or, if any value is rejected, none.
@@ -442,6 +454,10 @@ if TYPE_CHECKING:
 
         def snapshot(self) -> Any:
             """A consistent copy of every field, taken under the lock, as a frozen pydantic model."""
+
+        @classmethod
+        def table(cls, rows: int) -> Table[Self]:
+            """A shared table of ``rows`` records of this schema, each starting with the defaults."""
 
 else:
 

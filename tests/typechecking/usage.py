@@ -5,7 +5,7 @@ expected error that mypy does not report a failure."""
 from __future__ import annotations
 
 import ctypes
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -67,6 +67,13 @@ s.grid[:, 0] = 1.0
 s.grid = np.zeros((4, 3))
 s.update(steps=2, running=False)
 snap = s.snapshot()
+
+# Tables (issue 3, in progress) are generic in their schema.
+rows = State.table(3)
+assert_type(rows, shmstruct.Table[State])
+assert_type(rows[0], State)
+assert_type(rows[0:2], shmstruct.Table[State])
+assert_type(rows.column("steps"), np.ndarray[Any, Any])
 
 # Must fail.
 s.steps = "many"  # type: ignore[assignment]
