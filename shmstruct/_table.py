@@ -13,6 +13,7 @@ import numpy as np
 
 from ._lock import SharedLock
 from ._memory import SharedBlock
+from ._struct import bind_proxy
 
 __all__ = ["Table", "create_table"]
 
@@ -82,8 +83,6 @@ class Table(Generic[S]):
         position = index + self._length if index < 0 else index
         if not 0 <= position < self._length:
             raise IndexError(f"row {index} is out of range for a table of {self._length} rows")
-        from ._struct import bind_proxy
-
         row: S = bind_proxy(self._schema, self._block, (self._start + position) * self._records.dtype.itemsize)
         return row
 
