@@ -21,7 +21,7 @@ from ._errors import FieldTypeError, FieldValueError
 from ._fields import Field, annotated
 from ._types import ScalarType
 
-__all__ = ["Preparer", "scalar_preparer", "text_preparer", "array_preparer", "with_constraints", "short_repr"]
+__all__ = ["Preparer", "scalar_preparer", "text_preparer", "decode_text", "array_preparer", "with_constraints", "short_repr"]
 
 Preparer = Callable[[Any], Any]
 
@@ -112,6 +112,14 @@ def text_preparer(field: Field) -> Preparer:
         return data.ljust(capacity, b"\0")
 
     return prepare_text
+
+
+def decode_text(stored: bytes) -> str:
+    """The str a text field holds: the inverse of ``text_preparer`` (UTF-8 up to the first NUL).
+
+    Bytes written through a raw numpy view may not be UTF-8; they read as U+FFFD, never an error.
+    """
+    return stored.split(b"\0", 1)[0].decode("utf-8", "replace")
 
 
 def array_preparer(field: Field) -> Preparer:

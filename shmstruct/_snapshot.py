@@ -6,14 +6,15 @@ that private copy outside the lock, so other processes wait only for the copy.
 
 from __future__ import annotations
 
-import ctypes
 import functools
 from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 
+from ._checks import decode_text
 from ._fields import Field, annotated
 from ._layout import Layout
+from ._struct import locked_bytes
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -72,7 +73,7 @@ def _from_record(schema: type[Any], record: np.void) -> BaseModel:
         if f.kind == "scalar":
             values[f.name] = item.item()
         elif f.kind == "text":
-            values[f.name] = bytes(item).split(b"\0", 1)[0].decode("utf-8", "replace")
+            values[f.name] = decode_text(bytes(item))
         elif f.kind == "array":
             values[f.name] = item  # a view into the private read-only copy
         else:
@@ -83,7 +84,6 @@ def _from_record(schema: type[Any], record: np.void) -> BaseModel:
 def take_snapshot(obj: Any) -> BaseModel:
     """Copy ``obj``'s bytes under its lock and build its snapshot model from the copy."""
     schema = type(obj)
-    with obj.lock:
-        raw = ctypes.string_at(ctypes.addressof(obj), schema.layout.size)
+    raw = locked_bytes(obj, schema.layout.size)
     record = np.frombuffer(raw, dtype=schema.dtype)[0]
     return _from_record(schema, record)

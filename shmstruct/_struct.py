@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from typing_extensions import dataclass_transform
 
-from ._checks import Preparer, array_preparer, scalar_preparer, short_repr, text_preparer, with_constraints
+from ._checks import Preparer, array_preparer, decode_text, scalar_preparer, short_repr, text_preparer, with_constraints
 from ._errors import FieldTypeError, SchemaError
 from ._fields import MISSING, Field, resolve_field
 from ._layout import Layout, compile_layout, same_offsets
@@ -116,7 +116,7 @@ class _TextAttribute:
             return self
         with _lock_of(obj):
             raw = ctypes.string_at(ctypes.addressof(obj) + self.field.offset, self.field.size)
-        return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+        return decode_text(raw)
 
 
 # --------------------------------------------------------------------------- compiling a class
@@ -136,8 +136,7 @@ def _nested_preparer(field: Field) -> Preparer:
 
     def prepare_nested(value: Any) -> bytes:
         if isinstance(value, schema):
-            with _lock_of(value):
-                return ctypes.string_at(ctypes.addressof(value), size)
+            return locked_bytes(value, size)
         if hasattr(value, "model_dump") and not isinstance(value, type):  # a snapshot of the nested schema
             value = value.model_dump()
         if not isinstance(value, Mapping):
@@ -317,8 +316,7 @@ def _install_runtime(cls: Any, layout: Layout) -> None:
         elif f.kind == "text":
             setattr(cls, f.name, _TextAttribute(f))
     setattr(cls, "__setattr__", _make_setattr(cls))
-    image = bytearray(layout.size)
-    scratch = cls.from_buffer(image)
+    defaults: list[tuple[Store, Any]] = []
     for f in layout.fields:
         default = f.default
         if default is MISSING or f.kind == "array":
@@ -326,12 +324,28 @@ def _install_runtime(cls: Any, layout: Layout) -> None:
         if isinstance(default, NestedSpec):
             default = default.overrides
         try:
-            ops[f.name].store(scratch, ops[f.name].prepare(default))
+            defaults.append((ops[f.name].store, ops[f.name].prepare(default)))
         except (TypeError, ValueError) as exc:
             raise SchemaError(f"{f.qualname}: the default {short_repr(default)} is invalid: {exc}") from None
-    del scratch
-    setattr(cls, "_shm_default_image_", bytes(image))
-    setattr(cls, "_shm_default_runs_", _default_runs(bytes(image), layout))
+    image = _write_image(cls, bytes(layout.size), defaults)
+    setattr(cls, "_shm_default_image_", image)
+    setattr(cls, "_shm_default_runs_", _default_runs(image, layout))
+
+
+def _write_image(cls: Any, start: bytes, writes: list[tuple[Store, Any]]) -> bytes:
+    """The bytes of one private ``cls`` struct: ``start`` with the prepared ``writes`` applied."""
+    image = bytearray(start)
+    scratch = cls.from_buffer(image)
+    for store, prepared in writes:
+        store(scratch, prepared)
+    del scratch  # releases its export of ``image``
+    return bytes(image)
+
+
+def locked_bytes(obj: Any, size: int) -> bytes:
+    """The first ``size`` bytes of a proxy, copied under its block's lock (one consistent moment)."""
+    with _lock_of(obj):
+        return ctypes.string_at(ctypes.addressof(obj), size)
 
 
 def bind_proxy(cls: Any, block: SharedBlock, offset: int) -> Any:
@@ -377,13 +391,7 @@ class _StructMethods:
     @classmethod
     def _shm_image_(cls, values: Mapping[str, Any]) -> bytes:
         """The bytes of one struct holding the defaults updated with ``values`` (for nested fields)."""
-        writes = cls._shm_prepare_(values, partial=False)
-        image = bytearray(cls._shm_default_image_)
-        scratch = cls.from_buffer(image)  # type: ignore[attr-defined]
-        for store, prepared in writes:
-            store(scratch, prepared)
-        del scratch
-        return bytes(image)
+        return _write_image(cls, cls._shm_default_image_, cls._shm_prepare_(values, partial=False))
 
     @classmethod
     def table(cls, rows: int) -> Any:
