@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Iterator
+from contextlib import contextmanager
 from multiprocessing.context import BaseContext
 from typing import Annotated, Any
 
@@ -101,16 +103,33 @@ def add_to_remembered(amount: int) -> int:
         return int(_initialized.value)
 
 
-def run_child(ctx: BaseContext, target: Any, *args: Any) -> None:
-    """Run ``target(*args)`` in a child of ``ctx`` and require a clean exit."""
-    process = ctx.Process(target=target, args=args)
-    process.start()
+def finish(process: Any) -> None:
+    """Join a started child (killing it after JOIN_TIMEOUT) and require a clean exit."""
     process.join(JOIN_TIMEOUT)
     if process.is_alive():
         process.kill()
         process.join()
-        raise AssertionError(f"child {target.__name__} did not finish in {JOIN_TIMEOUT}s")
-    assert process.exitcode == 0, f"child {target.__name__} exited with {process.exitcode}"
+        raise AssertionError(f"child {process.name} did not finish in {JOIN_TIMEOUT}s")
+    assert process.exitcode == 0, f"child {process.name} exited with {process.exitcode}"
+
+
+def run_child(ctx: BaseContext, target: Any, *args: Any) -> None:
+    """Run ``target(*args)`` in a child of ``ctx`` and require a clean exit."""
+    process = ctx.Process(target=target, args=args)
+    process.start()
+    finish(process)
+
+
+@contextmanager
+def running_child(ctx: BaseContext, target: Any, *args: Any, stop: Any) -> Iterator[Any]:
+    """Run ``target(*args)`` in a child while the ``with`` body runs; then set ``stop`` and finish it."""
+    process = ctx.Process(target=target, args=args)
+    process.start()
+    try:
+        yield process
+    finally:
+        stop.set()
+        finish(process)
 
 
 class Pair(SharedStruct):

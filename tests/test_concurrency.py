@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from multiprocessing.context import BaseContext
 
-from helpers import JOIN_TIMEOUT, Pair, keep_writing
+from helpers import JOIN_TIMEOUT, Pair, keep_writing, running_child
 
 READS = 3000
 
@@ -12,9 +12,7 @@ READS = 3000
 def test_reads_never_see_half_written_values(ctx: BaseContext) -> None:
     pair = Pair()
     started, stop = ctx.Event(), ctx.Event()
-    writer = ctx.Process(target=keep_writing, args=(pair, started, stop))
-    writer.start()
-    try:
+    with running_child(ctx, keep_writing, pair, started, stop, stop=stop):
         assert started.wait(JOIN_TIMEOUT)
         seen_words, seen_blocks = set(), set()
         for _ in range(READS):
@@ -27,8 +25,4 @@ def test_reads_never_see_half_written_values(ctx: BaseContext) -> None:
             seen_blocks.add(int(snap.block[0]))
             with pair.lock:  # reads under the lock see one consistent state too
                 assert pair.a == -pair.b
-    finally:
-        stop.set()
-        writer.join(JOIN_TIMEOUT)
-    assert writer.exitcode == 0
     assert len(seen_words) > 1 and len(seen_blocks) > 1  # the writer really was writing meanwhile

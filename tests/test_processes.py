@@ -17,9 +17,11 @@ from helpers import (
     State,
     add_to_remembered,
     double_every_field,
+    finish,
     increment,
     remember,
     run_child,
+    running_child,
 )
 
 
@@ -49,8 +51,7 @@ def test_contended_locked_increments_are_exact(ctx: BaseContext) -> None:
     for w in workers:
         w.start()
     for w in workers:
-        w.join(JOIN_TIMEOUT)
-        assert w.exitcode == 0
+        finish(w)
     assert counter.value == 40_000
 
 
@@ -81,9 +82,7 @@ def _child_holds_lock_until_told(s: Counter, holding: object, release: object) -
 def test_lock_held_in_child_blocks_the_parent(ctx: BaseContext) -> None:
     s = Counter()
     holding, release = ctx.Event(), ctx.Event()
-    child = ctx.Process(target=_child_holds_lock_until_told, args=(s, holding, release))
-    child.start()
-    try:
+    with running_child(ctx, _child_holds_lock_until_told, s, holding, release, stop=release):
         assert holding.wait(JOIN_TIMEOUT)
         assert s.lock.acquire(timeout=0.05) is False  # the child holds it
         assert s.value == 1
@@ -93,10 +92,6 @@ def test_lock_held_in_child_blocks_the_parent(ctx: BaseContext) -> None:
             assert s.value == 2  # the child's update inside its critical section is complete
         finally:
             s.lock.release()
-    finally:
-        release.set()
-        child.join(JOIN_TIMEOUT)
-    assert child.exitcode == 0
 
 
 def _put_back(queue_in: object, queue_out: object) -> None:
@@ -114,8 +109,7 @@ def test_queue_passes_a_live_reference_not_a_copy(ctx: BaseContext) -> None:
     child.start()
     queue_in.put(s)
     back = queue_out.get(timeout=JOIN_TIMEOUT)
-    child.join(JOIN_TIMEOUT)
-    assert child.exitcode == 0
+    finish(child)
     assert s.steps == 101 and s.grid[0, 0] == 7.0
     assert back.lock is s.lock  # the same block is reused in this process
     back.steps = 5

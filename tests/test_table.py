@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import shmstruct
-from helpers import JOIN_TIMEOUT
+from helpers import finish
 from shmstruct import FieldValueError, SharedStruct
 
 
@@ -71,8 +71,7 @@ def test_each_worker_fills_its_slice(ctx: BaseContext) -> None:
     for w in workers:
         w.start()
     for w in workers:
-        w.join(JOIN_TIMEOUT)
-        assert w.exitcode == 0
+        finish(w)
     assert particles.column("x").tolist() == [1.0] * 50 + [2.0] * 50
 
 
