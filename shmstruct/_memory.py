@@ -79,7 +79,7 @@ class SharedBlock:
         size: The mapping's size in bytes.
     """
 
-    __slots__ = ("name", "mmap", "address", "lock", "size", "_anchor", "_finalizer", "__weakref__")
+    __slots__ = ("name", "mmap", "address", "lock", "size", "_anchor", "__weakref__")
 
     def __init__(self, name: str, mapping: mmap.mmap, lock: SharedLock) -> None:
         self.name = name
@@ -88,7 +88,6 @@ class SharedBlock:
         self.lock = lock
         self._anchor = np.frombuffer(mapping, dtype=np.uint8)  # keeps a buffer export for the address
         self.address: int = self._anchor.ctypes.data
-        self._finalizer: util.Finalize | None = None
         _open_blocks[name] = self
 
     @classmethod
@@ -108,8 +107,9 @@ class SharedBlock:
             raise
         _tell_tracker("REGISTER", name)
         block = cls(name, mapping, lock)
-        # Negative priority: at exit this runs after multiprocessing has joined the children.
-        block._finalizer = util.Finalize(block, _release_names, (name, os.getpid()), exitpriority=-10)
+        # multiprocessing's registry keeps the finalizer; it runs when the block is collected or, at
+        # exit, after multiprocessing has joined the children (negative priority).
+        util.Finalize(block, _release_names, (name, os.getpid()), exitpriority=-10)
         return block
 
     @classmethod
