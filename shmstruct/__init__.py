@@ -11,14 +11,14 @@ and it can be handed to child processes under every start method::
         grid: NDArray[np.float64] = array((64, 64))
 """
 
-from ._errors import FieldTypeError, FieldValueError, SchemaError, SharedMemoryGoneError, ShmStructError
+from ._errors import FieldTypeError, FieldValueError, LogFullError, SchemaError, SharedMemoryGoneError, ShmStructError
 from ._fields import MISSING, Field, fields
 from ._layout import Layout
 from ._lock import SharedLock
 from ._snapshot import snapshot_model
 from ._specs import array, nested, text
 from ._struct import SharedStruct
-from ._table import Table
+from ._table import Log, Table
 from ._types import TYPE_CODES, float32, float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64
 
 __version__ = "0.1.0"
@@ -34,6 +34,7 @@ __all__ = [
     "Layout",
     "SharedLock",
     "Table",
+    "Log",
     "MISSING",
     "TYPE_CODES",
     "ShmStructError",
@@ -41,6 +42,7 @@ __all__ = [
     "FieldTypeError",
     "FieldValueError",
     "SharedMemoryGoneError",
+    "LogFullError",
     "int8",
     "int16",
     "int32",

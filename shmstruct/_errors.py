@@ -1,8 +1,8 @@
-"""The exception hierarchy: one base class, each error also a builtin type users already catch."""
+"""The exception hierarchy: one base class; where a builtin type fits, each error is also one."""
 
 from __future__ import annotations
 
-__all__ = ["ShmStructError", "SchemaError", "FieldTypeError", "FieldValueError", "SharedMemoryGoneError"]
+__all__ = ["ShmStructError", "SchemaError", "FieldTypeError", "FieldValueError", "SharedMemoryGoneError", "LogFullError"]
 
 
 class ShmStructError(Exception):
@@ -27,3 +27,7 @@ class FieldValueError(ShmStructError, ValueError):
 
 class SharedMemoryGoneError(ShmStructError, FileNotFoundError):
     """A shared block could not be opened by name: its creator has already released it."""
+
+
+class LogFullError(ShmStructError):
+    """``append`` on a log that already holds its capacity (and was not created as a ring). No row was added."""

@@ -19,7 +19,7 @@ from ._struct import locked_bytes
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-__all__ = ["snapshot_model", "take_snapshot"]
+__all__ = ["snapshot_model", "take_snapshot", "record_to_model"]
 
 
 def _array_to_list(value: np.ndarray[Any, Any]) -> list[Any]:
@@ -65,7 +65,8 @@ def snapshot_model(schema: type[Any]) -> type[BaseModel]:
     return model  # type: ignore[no-any-return]
 
 
-def _from_record(schema: type[Any], record: np.void) -> BaseModel:
+def record_to_model(schema: type[Any], record: np.void) -> BaseModel:
+    """The snapshot model of one record (a private copy: arrays in the model are views of it)."""
     layout: Layout = schema.layout
     values: dict[str, Any] = {}
     for f in layout.fields:
@@ -77,7 +78,7 @@ def _from_record(schema: type[Any], record: np.void) -> BaseModel:
         elif f.kind == "array":
             values[f.name] = item  # a view into the private read-only copy
         else:
-            values[f.name] = _from_record(f.schema, item)  # type: ignore[arg-type]
+            values[f.name] = record_to_model(f.schema, item)  # type: ignore[arg-type]
     return snapshot_model(schema).model_construct(**values)
 
 
@@ -86,4 +87,4 @@ def take_snapshot(obj: Any) -> BaseModel:
     schema = type(obj)
     raw = locked_bytes(obj, schema.layout.size)
     record = np.frombuffer(raw, dtype=schema.dtype)[0]
-    return _from_record(schema, record)
+    return record_to_model(schema, record)

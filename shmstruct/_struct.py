@@ -37,7 +37,12 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
-    from ._table import Table
+    from typing_extensions import ParamSpec, TypeVar
+
+    from ._table import Log, Table
+
+    _S = TypeVar("_S")
+    _P = ParamSpec("_P")
 else:
     _StructType = type(ctypes.Structure)
 
@@ -400,6 +405,13 @@ class _StructMethods:
 
         return create_table(cls, rows, cls._shm_default_image_)
 
+    @classmethod
+    def log(cls, capacity: int, *, ring: bool = False) -> Any:
+        """An empty shared append-only log with room for ``capacity`` records of this schema."""
+        from ._table import create_log
+
+        return create_log(cls, capacity, ring)
+
     def update(self, **values: Any) -> None:
         """Write several fields at once, under the lock: all of them or, if any value is rejected, none.
 
@@ -466,6 +478,13 @@ if TYPE_CHECKING:
         @classmethod
         def table(cls, rows: int) -> Table[Self]:
             """A shared table of ``rows`` records of this schema, each starting with the defaults."""
+
+        @classmethod
+        def log(cls: Callable[_P, _S], capacity: int, *, ring: bool = False) -> Log[_S, _P]:
+            """An empty shared append-only log with room for ``capacity`` records of this schema.
+
+            ``append`` takes the same keywords as the schema's constructor (mypy checks them).
+            """
 
 else:
 

@@ -1,44 +1,60 @@
-"""Tables: many records of one schema in one shared block, with one lock.
+"""Tables and logs: many records of one schema in one shared block, guarded by one lock.
 
-Work in progress on issue 3: fixed-size tables with row proxies, a zero-copy structured
-``records`` view, ``column(name)`` views, row-range views and snapshots. Logs come next.
+A :class:`Table` has a fixed number of rows, all starting with the schema's defaults. A
+:class:`Log` is a bounded append-only table: a shared count of appended rows, then ``capacity``
+row slots. ``append`` checks the values first, then, under the lock, writes the row and only
+then raises the count, so every reader sees only rows whose append has finished.
+
+Both are numpy structured arrays over shared memory (``records``), with checked row proxies
+(``table[i]``) of the schema's type on top.
 """
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Iterator
 from typing import Any, Generic, TypeVar, overload
 
 import numpy as np
+from typing_extensions import ParamSpec
 
+from ._errors import LogFullError
 from ._lock import SharedLock
 from ._memory import SharedBlock
 from ._struct import bind_proxy
 
-__all__ = ["Table", "create_table"]
+__all__ = ["Table", "Log", "create_table", "create_log"]
 
 S = TypeVar("S")
+P = ParamSpec("P", default=...)
+
+Records = np.ndarray[Any, np.dtype[np.void]]
 
 
 class Table(Generic[S]):
     """A fixed number of records of one schema, in one shared block, guarded by one lock.
 
     ``table[i]`` is a live, checked proxy of row ``i`` (negative indexes count from the end);
-    ``table[a:b]`` is a table view of those rows (no copy); ``records`` and ``column(name)`` are
-    zero-copy numpy views. Writes through ``records`` are not checked.
+    ``table[a:b]`` is a table of those rows that shares their memory; ``records`` and
+    ``column(name)`` are zero-copy numpy views. Writes through numpy views are not checked.
+
+    Tables pickle by reference: a table (or a slice of one) handed to another process writes into
+    the same memory.
     """
 
-    __slots__ = ("_schema", "_block", "_start", "_length", "_records")
+    __slots__ = ("_schema", "_block", "_offset", "_storage", "_itemsize")
 
-    def __init__(self, schema: type[S], block: SharedBlock, start: int, length: int) -> None:
+    def __init__(self, schema: type[S], block: SharedBlock, offset: int, rows: int) -> None:
         self._schema = schema
         self._block = block
-        self._start = start
-        self._length = length
-        itemsize = schema.dtype.itemsize  # type: ignore[attr-defined]
-        self._records: np.ndarray[Any, Any] = np.ndarray(
-            (length,), dtype=schema.dtype, buffer=block.mmap, offset=start * itemsize  # type: ignore[attr-defined]
-        )
+        self._offset = offset
+        dtype: np.dtype[np.void] = schema.dtype  # type: ignore[attr-defined]
+        self._itemsize = dtype.itemsize
+        self._storage: Records = np.ndarray((rows,), dtype=dtype, buffer=block.mmap, offset=offset)
+
+    def _rows(self) -> Records:
+        """The rows in use: all of them for a table, the appended ones for a log."""
+        return self._storage
 
     @property
     def schema(self) -> type[S]:
@@ -47,13 +63,13 @@ class Table(Generic[S]):
 
     @property
     def lock(self) -> SharedLock:
-        """The one lock of the whole table (and of every row proxy)."""
+        """The one re-entrant lock of the whole table, shared by every row proxy and process."""
         return self._block.lock
 
     @property
-    def records(self) -> np.ndarray[Any, Any]:
+    def records(self) -> Records:
         """A zero-copy numpy structured view of the rows (``dtype == schema.dtype``)."""
-        return self._records
+        return self._rows()
 
     def column(self, name: str) -> np.ndarray[Any, Any]:
         """A zero-copy view of one field: shape ``(n,)`` for scalars, ``(n, *shape)`` for arrays.
@@ -61,59 +77,189 @@ class Table(Generic[S]):
         Raises:
             KeyError: No such field; the message lists the fields.
         """
-        names = self._records.dtype.names or ()
+        names = self._storage.dtype.names or ()
         if name not in names:
             raise KeyError(f"{self._schema.__name__} has no field {name!r}; fields: {', '.join(names)}")
-        column: np.ndarray[Any, Any] = self._records[name]
+        column: np.ndarray[Any, Any] = self._rows()[name]
         return column
 
     def __len__(self) -> int:
-        return self._length
+        return len(self._rows())
 
     @overload
     def __getitem__(self, index: int) -> S: ...
     @overload
     def __getitem__(self, index: slice) -> Table[S]: ...
     def __getitem__(self, index: int | slice) -> S | Table[S]:
+        length = len(self)
         if isinstance(index, slice):
-            start, stop, step = index.indices(self._length)
+            start, stop, step = index.indices(length)
             if step != 1:
                 raise ValueError("a table view takes contiguous rows: use a step of 1, or .records[::step] for a numpy view")
-            return Table(self._schema, self._block, self._start + start, max(0, stop - start))
-        position = index + self._length if index < 0 else index
-        if not 0 <= position < self._length:
-            raise IndexError(f"row {index} is out of range for a table of {self._length} rows")
-        row: S = bind_proxy(self._schema, self._block, (self._start + position) * self._records.dtype.itemsize)
+            return Table(self._schema, self._block, self._offset + start * self._itemsize, max(0, stop - start))
+        position = index + length if index < 0 else index
+        if not 0 <= position < length:
+            raise IndexError(f"row {index} is out of range for a {type(self).__name__.lower()} of {length} rows")
+        row: S = bind_proxy(self._schema, self._block, self._offset + position * self._itemsize)
         return row
 
     def __iter__(self) -> Iterator[S]:
-        for i in range(self._length):
+        for i in range(len(self)):
             yield self[i]
 
-    def snapshot(self) -> np.ndarray[Any, Any]:
-        """A private copy of the records, taken under the lock."""
+    def _locked_copy(self) -> Records:
         with self._block.lock:
-            copy: np.ndarray[Any, Any] = self._records.copy()
+            copy: Records = self._rows().copy()
         return copy
 
+    def snapshot(self) -> Records:
+        """A private numpy copy of the rows, taken under the lock (one consistent moment)."""
+        return self._locked_copy()
+
+    def models(self) -> list[Any]:
+        """The rows as frozen pydantic models (see :func:`shmstruct.snapshot_model`), copied under the lock.
+
+        One Python object per row and field: meant for small tables, reports and JSON.
+        """
+        from ._snapshot import record_to_model
+
+        return [record_to_model(self._schema, record) for record in self.snapshot()]
+
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_attach_table, (self._schema, self._block.name, self._start, self._length))
+        return (_attach_table, (self._schema, self._block.name, self._offset, len(self._storage)))
 
     def __repr__(self) -> str:
-        return f"<Table[{self._schema.__name__}] of {self._length} rows in {self._block.name}>"
+        return f"<Table[{self._schema.__name__}] of {len(self)} rows in {self._block.name}>"
 
 
-def _attach_table(schema: type[Any], name: str, start: int, length: int) -> Table[Any]:
-    return Table(schema, SharedBlock.attach(name), start, length)
+def _attach_table(schema: type[Any], name: str, offset: int, rows: int) -> Table[Any]:
+    return Table(schema, SharedBlock.attach(name), offset, rows)
 
 
 def create_table(schema: type[S], rows: int, default_image: bytes) -> Table[S]:
     """Allocate a table of ``rows`` records, each starting with the schema's defaults."""
-    if rows < 0:
-        raise ValueError(f"a table needs 0 or more rows, not {rows}")
-    itemsize = len(default_image)
-    block = SharedBlock.create(rows * itemsize)
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
+        raise ValueError(f"{schema.__name__}.table() needs a whole number of rows >= 0, got {rows!r}")
+    block = SharedBlock.create(rows * len(default_image))
     table = Table(schema, block, 0, rows)
-    if any(default_image) and rows:
+    if any(default_image) and rows:  # a fresh block is already all zeros
         table.records[:] = np.frombuffer(default_image, dtype=table.records.dtype)[0]
     return table
+
+
+# --------------------------------------------------------------------------- logs
+
+_HEADER = np.dtype([("appended", "<i8"), ("capacity", "<i8"), ("ring", "<i8")])
+_ROWS_OFFSET = 64  # past the header, aligned for every field type
+
+
+class Log(Table[S], Generic[S, P]):
+    """A bounded append-only table: ``append(**fields)`` adds a checked row under the lock.
+
+    ``len(log)``, ``records``, ``column()``, iteration and indexing cover the appended rows only.
+    A full log raises :class:`~shmstruct.LogFullError`, unless it was created with ``ring=True``:
+    then each append past ``capacity`` overwrites the oldest row, ``records`` holds the rows in
+    slot order (slot = number of earlier appends modulo ``capacity``) and ``snapshot()`` returns
+    them oldest first.
+    """
+
+    __slots__ = ("_appended", "_capacity", "_ring", "_default_image", "_prepare", "_base")
+
+    def __init__(self, schema: type[S], block: SharedBlock) -> None:
+        header = np.ndarray((), dtype=_HEADER, buffer=block.mmap)
+        capacity = int(header["capacity"])
+        super().__init__(schema, block, _ROWS_OFFSET, capacity)
+        self._appended = ctypes.c_int64.from_buffer(block.mmap, 0)
+        self._capacity = capacity
+        self._ring = bool(header["ring"])
+        self._default_image: bytes = schema._shm_default_image_  # type: ignore[attr-defined]
+        self._prepare = schema._shm_prepare_  # type: ignore[attr-defined]
+        self._base = block.address + _ROWS_OFFSET
+
+    @property
+    def capacity(self) -> int:
+        """The most rows the log holds."""
+        return self._capacity
+
+    @property
+    def ring(self) -> bool:
+        """Whether appends past ``capacity`` overwrite the oldest rows (chosen at creation)."""
+        return self._ring
+
+    @property
+    def appended(self) -> int:
+        """How many appends have finished since creation (for a ring, more than ``capacity``)."""
+        with self._block.lock:
+            return self._appended.value
+
+    def _rows(self) -> Records:
+        # Reading the count under the lock orders it after the row writes of every finished append.
+        with self._block.lock:
+            appended = self._appended.value
+        return self._storage[: min(appended, self._capacity)]
+
+    def append(self, *args: P.args, **kwargs: P.kwargs) -> int:
+        """Add one row: the schema's defaults updated with the given fields, checked first.
+
+        Returns:
+            The new row's index in ``records`` (its slot, for a ring).
+
+        Raises:
+            FieldTypeError: An unknown or missing field, or a value of the wrong type.
+            FieldValueError: A value out of range or against a constraint.
+            LogFullError: The log holds ``capacity`` rows and is not a ring.
+
+        A rejected append adds no row.
+        """
+        if args:
+            raise TypeError(f"{self._schema.__name__} log rows are given by keyword: append(field=value, ...)")
+        writes = self._prepare(kwargs, False)
+        itemsize = self._itemsize
+        with self._block.lock:
+            appended = self._appended.value
+            if appended >= self._capacity and not self._ring:
+                raise LogFullError(
+                    f"{self._schema.__name__} log is full: it holds its capacity of {self._capacity} rows. "
+                    f"Create it with a larger capacity, or with ring=True to overwrite the oldest rows."
+                )
+            slot = appended % self._capacity
+            address = self._base + slot * itemsize
+            ctypes.memmove(address, self._default_image, itemsize)
+            row = self._schema.from_address(address)  # type: ignore[attr-defined]
+            for store, prepared in writes:
+                store(row, prepared)
+            self._appended.value = appended + 1
+        return slot
+
+    def snapshot(self) -> Records:
+        """A private numpy copy of the held rows, oldest first, taken under the lock."""
+        with self._block.lock:
+            appended = self._appended.value
+            copy = self._locked_copy()
+        if self._ring and appended > self._capacity:
+            copy = np.roll(copy, -(appended % self._capacity))
+        return copy
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_attach_log, (self._schema, self._block.name))
+
+    def __repr__(self) -> str:
+        ring = ", ring" if self._ring else ""
+        return f"<Log[{self._schema.__name__}] of {len(self)}/{self._capacity} rows{ring} in {self._block.name}>"
+
+
+def _attach_log(schema: type[Any], name: str) -> Log[Any]:
+    return Log(schema, SharedBlock.attach(name))
+
+
+def create_log(schema: type[S], capacity: int, ring: bool) -> Log[S]:
+    """Allocate an empty log with room for ``capacity`` rows of ``schema``."""
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+        raise ValueError(f"{schema.__name__}.log() needs a capacity of at least 1 row, got {capacity!r}")
+    itemsize: int = schema.dtype.itemsize  # type: ignore[attr-defined]
+    block = SharedBlock.create(_ROWS_OFFSET + capacity * itemsize)
+    header = np.ndarray((), dtype=_HEADER, buffer=block.mmap)
+    header["capacity"] = capacity
+    header["ring"] = int(ring)
+    del header
+    return Log(schema, block)

@@ -149,3 +149,91 @@ def keep_writing(pair: Pair, started: Any, stop: Any) -> None:
         pair.update(a=i, b=-i)
         if i == 1:
             started.set()
+
+
+# --------------------------------------------------------------------------- tables and logs
+
+
+class Particle(SharedStruct):
+    x: float = 0.0
+    y: float = 0.0
+    mass: shmstruct.float32 = 1.0
+    alive: bool = True
+
+
+class Entry(SharedStruct):
+    """A log row whose parts all derive from (worker, seq): a torn or half-written row shows."""
+
+    worker: int = -1
+    seq: int = -1
+    square: int = -1
+    tag: str = text(24, "unset")
+    echo: NDArray[np.int64] = array(4)
+    where: Vec3 = nested(x=-1.0, y=-1.0, z=-1.0)
+
+
+def entry_values(worker: int, seq: int) -> dict[str, Any]:
+    """The fields of the row that ``worker`` appends as its ``seq``-th."""
+    return {
+        "worker": worker,
+        "seq": seq,
+        "square": seq * seq + worker,
+        "tag": f"w{worker}-s{seq}",
+        "echo": np.full(4, seq, dtype=np.int64),
+        "where": {"x": float(worker), "y": float(seq), "z": 1.0},
+    }
+
+
+def broken_entries(records: Any) -> list[int]:
+    """Indexes of rows in ``records`` (an ``Entry`` array) that are not exactly one finished append."""
+    worker, seq = records["worker"], records["seq"]
+    good = (worker >= 0) & (seq >= 0) & (records["square"] == seq * seq + worker)
+    good &= (records["echo"] == seq[:, None]).all(axis=1)
+    good &= (records["where"]["x"] == worker) & (records["where"]["y"] == seq) & (records["where"]["z"] == 1.0)
+    tags = [bytes(t).rstrip(b"\0").decode() for t in records["tag"]]
+    good &= np.array([t == f"w{w}-s{s}" for t, w, s in zip(tags, worker, seq)], dtype=bool)
+    return [int(i) for i in np.flatnonzero(~good)]
+
+
+def append_entries(log: Any, worker: int, count: int, go: Any) -> None:
+    """A log writer: wait for the start signal, then append ``count`` rows."""
+    go.wait(JOIN_TIMEOUT)
+    for seq in range(count):
+        log.append(**entry_values(worker, seq))
+
+
+def watch_entries(log: Any, expected: int, result: Any) -> None:
+    """A log reader: copy the finished rows over and over until all ``expected`` are there; report
+    how many reads it made and any row that was not a finished append."""
+    reads, broken = 0, []
+    while True:
+        rows = np.array(log.records)  # the rows visible now, copied
+        reads += 1
+        broken = broken_entries(rows)
+        if broken or len(rows) >= expected:
+            break
+    result.put((reads, len(rows), broken[:5]))
+
+
+def fill_column(part: Any, name: str, value: float) -> None:
+    """The classic worker: write a value into one column of the rows (a table slice) it was given."""
+    part.column(name)[:] = value
+
+
+def double_rows_through_proxies(table: Any) -> None:
+    """Double x of every row through checked row proxies; read y through ``records``, store in mass."""
+    for row in table:
+        row.x = row.x * 2
+    records = table.records
+    records["mass"] = records["y"]
+
+
+def append_from_remembered(x: float) -> int:
+    """A pool task: append to the log the initializer received."""
+    index: int = _initialized.append(x=x)
+    return index
+
+
+def column_sum_of_remembered(name: str) -> float:
+    """A pool task: sum a column of the table the initializer received."""
+    return float(_initialized.column(name).sum())

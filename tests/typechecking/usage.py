@@ -68,16 +68,40 @@ s.grid = np.zeros((4, 3))
 s.update(steps=2, running=False)
 snap = s.snapshot()
 
-# Tables (issue 3, in progress) are generic in their schema.
+# Tables and logs are generic in their schema; a log's append takes the schema's keywords.
 rows = State.table(3)
 assert_type(rows, shmstruct.Table[State])
 assert_type(rows[0], State)
+assert_type(rows[0].origin.x, float)
 assert_type(rows[0:2], shmstruct.Table[State])
+assert_type(rows.records, np.ndarray[Any, np.dtype[np.void]])
 assert_type(rows.column("steps"), np.ndarray[Any, Any])
+assert_type(rows.snapshot(), np.ndarray[Any, np.dtype[np.void]])
+for row in rows:
+    assert_type(row, State)
+log = State.log(10, ring=True)
+assert_type(log[0], State)
+assert_type(log.append(steps=1, label="x", grid=np.zeros((4, 3))), int)
+assert_type(log.capacity, int)
+required_log = Required.log(4)
+required_log.append(x=3)
+
+
+def add_row(entries: shmstruct.Log[State]) -> int:
+    """A log annotated by its schema alone accepts any keywords (mypy cannot check them there)."""
+    return entries.append(steps=2)
+
+
+add_row(log)
 
 # Must fail.
 s.steps = "many"  # type: ignore[assignment]
 s.running = 1.5  # type: ignore[assignment]
+log.append(stpes=1)  # type: ignore[call-arg]
+log.append(steps="x")  # type: ignore[arg-type]
+log.append(1)  # type: ignore[call-arg]
+required_log.append()  # type: ignore[call-arg]
+rows[0].steps = 1.5  # type: ignore[assignment]
 s.label = 5  # type: ignore[assignment]
 s.origin = 3  # type: ignore[assignment]
 s.stpes = 1  # type: ignore[attr-defined]
