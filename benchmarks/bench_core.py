@@ -10,15 +10,13 @@ import argparse
 import ctypes
 import multiprocessing as mp
 import sys
-import time
-import timeit
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 import shmstruct
+from measure import best, best_call, report, summary
 from shmstruct import SharedStruct, array
 
 
@@ -32,48 +30,21 @@ class Big(SharedStruct):
     data: NDArray[np.float64] = array(8 * 1024 * 1024)  # 64 MiB
 
 
-def _best(stmt: str, env: dict[str, Any], number: int, repeat: int) -> float:
-    """Best time per operation in ns."""
-    return min(timeit.Timer(stmt, globals=env).repeat(repeat=repeat, number=number)) / number * 1e9
-
-
-def _best_call(fn: Callable[[], Any], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times) * 1e9
-
-
-RESULTS: list[tuple[str, float, float, str, bool]] = []
-
-
-def report(name: str, ours: float, theirs: float, target: str, ok: bool, ratio_name: str = "time ratio") -> None:
-    """Print one line; ``ratio_name`` says which way the ratio reads (see the targets)."""
-    ratio = {"time ratio": ours / theirs, "bandwidth": theirs / ours, "speed-up": theirs / ours}[ratio_name]
-    RESULTS.append((name, ours, theirs, target, ok))
-    print(
-        f"{name:<46} shmstruct {ours:>12,.0f} ns  stdlib {theirs:>12,.0f} ns  "
-        f"{ratio_name} {ratio:7.2f}x  target {target:<7} {'ok' if ok else 'MISSED'}"
-    )
-
-
 def bench_scalars(number: int, repeat: int) -> None:
     s = Counter()
     raw = mp.RawValue("q", 0)
     synced = mp.Value("q", 0)
     env = {"s": s, "raw": raw, "synced": synced}
-    ours = _best("s.steps", env, number, repeat)
-    theirs = _best("raw.value", env, number, repeat)
+    ours = best("s.steps", env, number, repeat)
+    theirs = best("raw.value", env, number, repeat)
     report("scalar read (vs RawValue.value)", ours, theirs, "<= 1.5x", ours <= 1.5 * theirs)
-    ours = _best("s.steps = 7", env, number, repeat)
-    theirs = _best("synced.value = 7", env, number, repeat)
+    ours = best("s.steps = 7", env, number, repeat)
+    theirs = best("synced.value = 7", env, number, repeat)
     report("checked scalar write (vs Value.value =)", ours, theirs, "<= 1.5x", ours <= 1.5 * theirs)
-    ours = _best("s.temperature = 7.5", env, number, repeat)
+    ours = best("s.temperature = 7.5", env, number, repeat)
     report("checked float write (vs Value.value =)", ours, theirs, "<= 1.5x", ours <= 1.5 * theirs)
-    ours = _best("with s.lock: s.steps += 1", env, number, repeat)
-    theirs = _best("with synced.get_lock(): synced.value += 1", env, number, repeat)
+    ours = best("with s.lock: s.steps += 1", env, number, repeat)
+    theirs = best("with synced.get_lock(): synced.value += 1", env, number, repeat)
     report("locked increment (vs Value + get_lock())", ours, theirs, "<= 0.8x", ours <= 0.8 * theirs)
 
 
@@ -81,8 +52,8 @@ def bench_array_sum(repeat: int) -> None:
     s = Big()
     s.data[:] = np.random.default_rng(0).random(s.data.shape)
     private = s.data.copy()
-    ours = _best_call(lambda: np.sum(s.data), repeat)
-    theirs = _best_call(lambda: np.sum(private), repeat)
+    ours = best_call(lambda: np.sum(s.data), repeat)
+    theirs = best_call(lambda: np.sum(private), repeat)
     # Bandwidth ratio: higher is better, so the target is on theirs / ours.
     ok = theirs / ours >= 0.95
     report("np.sum over a 64 MiB array field (vs private)", ours, theirs, ">= 0.95x", ok, "bandwidth")
@@ -102,12 +73,12 @@ def bench_creation(repeat: int) -> None:
         for _ in range(20):
             [mp.Value("q", i) for i in range(100)]
 
-    ours = _best_call(ours_make, repeat) / 20
-    theirs = _best_call(theirs_make, repeat) / 20
+    ours = best_call(ours_make, repeat) / 20
+    theirs = best_call(theirs_make, repeat) / 20
     report("create 100-field struct (vs 100 Values)", ours, theirs, ">= 50x", theirs >= 50 * ours, "speed-up")
 
-    ours = _best_call(lambda: Big(), repeat)
-    theirs = _best_call(lambda: mp.RawArray(ctypes.c_double, 8 * 1024 * 1024), repeat)
+    ours = best_call(lambda: Big(), repeat)
+    theirs = best_call(lambda: mp.RawArray(ctypes.c_double, 8 * 1024 * 1024), repeat)
     # RawArray writes every page; a fresh shared segment is already zero, so creation should not scale with size.
     report("create a 64 MiB array field (vs RawArray)", ours, theirs, ">= 10x", ours * 10 <= theirs, "speed-up")
 
@@ -121,8 +92,7 @@ def main() -> None:
     bench_scalars(number, repeat)
     bench_array_sum(repeat)
     bench_creation(repeat)
-    missed = [name for name, *_, ok in RESULTS if not ok]
-    print("all targets met" if not missed else f"missed: {', '.join(missed)}")
+    summary()
 
 
 if __name__ == "__main__":

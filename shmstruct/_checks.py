@@ -42,17 +42,20 @@ def _range_error(field: Field, row: ScalarType, value: Any) -> FieldValueError:
 
 def scalar_preparer(field: Field, row: ScalarType) -> Preparer:
     """The checks for one scalar field of type ``row``."""
-    low, high = row.low, row.high
+    low: Any = row.low  # set for the int and float rows, the only ones that compare against them
+    high: Any = row.high
     if row.python_type is int:
 
         def prepare_int(value: Any) -> int:
+            if value.__class__ is int and low <= value <= high:  # the common case, checked at once
+                return int(value)
             if isinstance(value, (bool, np.bool_)):
                 raise _type_error(field, "an int", value)
             try:
                 number = operator.index(value)
             except TypeError:
                 raise _type_error(field, "an int", value) from None
-            if not low <= number <= high:  # type: ignore[operator]
+            if not low <= number <= high:
                 raise _range_error(field, row, value)
             return number
 
@@ -60,13 +63,15 @@ def scalar_preparer(field: Field, row: ScalarType) -> Preparer:
     if row.python_type is float:
 
         def prepare_float(value: Any) -> float:
+            if value.__class__ is float and low <= value <= high:  # the common case (nan and inf go on)
+                return float(value)
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
                 raise _type_error(field, "a float", value)
             try:
                 number = float(value)
             except OverflowError:
                 raise _range_error(field, row, value) from None
-            if math.isfinite(number) and not low <= number <= high:  # type: ignore[operator]
+            if math.isfinite(number) and not low <= number <= high:
                 raise _range_error(field, row, value)
             return number
 

@@ -314,6 +314,7 @@ def _install_runtime(cls: Any, layout: Layout) -> None:
     setattr(cls, "dtype", layout.dtype)
     ops = {f.name: _field_ops(cls, f) for f in layout.fields}
     setattr(cls, "_shm_ops_", ops)
+    setattr(cls, "_shm_steps_", {name: (op.store, op.prepare) for name, op in ops.items()})
     setattr(cls, "_shm_required_", tuple(f.name for f in layout.fields if f.required))
     for f in layout.fields:
         if f.kind == "array":
@@ -374,6 +375,7 @@ class _StructMethods:
     """The methods every schema instance has (mixed into the runtime ``SharedStruct``)."""
 
     _shm_ops_: ClassVar[dict[str, FieldOps]]
+    _shm_steps_: ClassVar[dict[str, tuple[Store, Preparer]]]  # the same, flattened for bulk writes
     _shm_required_: ClassVar[tuple[str, ...]]
     _shm_default_image_: ClassVar[bytes]
     layout: ClassVar[Layout]
@@ -382,16 +384,21 @@ class _StructMethods:
     def _shm_prepare_(cls, values: Mapping[str, Any], partial: bool) -> list[tuple[Store, Any]]:
         """Check every value before anything is written; unknown or missing names are errors."""
         ops = cls._shm_ops_
-        unknown = [name for name in values if name not in ops]
-        if unknown:
+        if not values.keys() <= ops.keys():
+            unknown = [name for name in values if name not in ops]
             raise FieldTypeError(
                 f"{cls.__name__} has no field {', '.join(map(repr, unknown))}; its fields are: {', '.join(ops) or '(none)'}"
             )
-        if not partial:
+        if not partial and cls._shm_required_:
             missing = [name for name in cls._shm_required_ if name not in values]
             if missing:
                 raise FieldTypeError(f"{cls.__name__}() is missing required field(s): {', '.join(missing)}")
-        return [(ops[name].store, ops[name].prepare(value)) for name, value in values.items()]
+        steps = cls._shm_steps_
+        writes = []
+        for name, value in values.items():
+            store, prepare = steps[name]
+            writes.append((store, prepare(value)))
+        return writes
 
     @classmethod
     def _shm_image_(cls, values: Mapping[str, Any]) -> bytes:

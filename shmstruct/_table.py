@@ -140,11 +140,8 @@ def create_table(schema: type[S], rows: int, default_image: bytes) -> Table[S]:
     """Allocate a table of ``rows`` records, each starting with the schema's defaults."""
     if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
         raise ValueError(f"{schema.__name__}.table() needs a whole number of rows >= 0, got {rows!r}")
-    block = SharedBlock.create(rows * len(default_image))
-    table = Table(schema, block, 0, rows)
-    if any(default_image) and rows:  # a fresh block is already all zeros
-        table.records[:] = np.frombuffer(default_image, dtype=table.records.dtype)[0]
-    return table
+    pattern = default_image if any(default_image) else b""  # a fresh block is already all zeros
+    return Table(schema, SharedBlock.create(rows * len(default_image), pattern), 0, rows)
 
 
 # --------------------------------------------------------------------------- logs
@@ -163,7 +160,7 @@ class Log(Table[S], Generic[S, P]):
     them oldest first.
     """
 
-    __slots__ = ("_appended", "_capacity", "_ring", "_default_image", "_prepare", "_base")
+    __slots__ = ("_appended", "_capacity", "_ring", "_default_image", "_prepare")
 
     def __init__(self, schema: type[S], block: SharedBlock) -> None:
         header = np.ndarray((), dtype=_HEADER, buffer=block.mmap)
@@ -174,7 +171,6 @@ class Log(Table[S], Generic[S, P]):
         self._ring = bool(header["ring"])
         self._default_image: bytes = schema._shm_default_image_  # type: ignore[attr-defined]
         self._prepare = schema._shm_prepare_  # type: ignore[attr-defined]
-        self._base = block.address + _ROWS_OFFSET
 
     @property
     def capacity(self) -> int:
@@ -223,9 +219,9 @@ class Log(Table[S], Generic[S, P]):
                     f"Create it with a larger capacity, or with ring=True to overwrite the oldest rows."
                 )
             slot = appended % self._capacity
-            address = self._base + slot * itemsize
-            ctypes.memmove(address, self._default_image, itemsize)
-            row = self._schema.from_address(address)  # type: ignore[attr-defined]
+            offset = _ROWS_OFFSET + slot * itemsize
+            self._block.mmap[offset : offset + itemsize] = self._default_image  # a C-level copy, unlike ctypes.memmove
+            row = self._schema.from_address(self._block.address + offset)  # type: ignore[attr-defined]
             for store, prepared in writes:
                 store(row, prepared)
             self._appended.value = appended + 1
