@@ -25,6 +25,16 @@ def best_call(fn: Callable[[], Any], repeat: int) -> float:
     return min(times) * 1e9
 
 
+def best_pair(ours: Callable[[], Any], theirs: Callable[[], Any], repeat: int) -> tuple[float, float]:
+    """Best times in ns of ``ours`` and ``theirs``, called alternately so that both see the same
+    background load (for fast, memory-bound operations where a burst of noise skews one side)."""
+    ours_ns, theirs_ns = [], []
+    for _ in range(repeat):
+        ours_ns.append(best_call(ours, 1))
+        theirs_ns.append(best_call(theirs, 1))
+    return min(ours_ns), min(theirs_ns)
+
+
 def report(name: str, ours: float, theirs: float, target: str, ok: bool, ratio_name: str = "time ratio") -> None:
     """Print one line with both timings and their ratio; ``ratio_name`` says which way it reads:
     ``time ratio`` is ours / theirs (lower is better), ``bandwidth`` and ``speed-up`` are theirs / ours."""

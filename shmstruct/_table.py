@@ -12,6 +12,7 @@ Both are numpy structured arrays over shared memory (``records``), with checked 
 from __future__ import annotations
 
 import ctypes
+import operator
 from collections.abc import Iterator
 from typing import Any, Generic, TypeVar, overload
 
@@ -97,6 +98,10 @@ class Table(Generic[S]):
             if step != 1:
                 raise ValueError("a table view takes contiguous rows: use a step of 1, or .records[::step] for a numpy view")
             return Table(self._schema, self._block, self._offset + start * self._itemsize, max(0, stop - start))
+        try:
+            index = operator.index(index)  # ints and numpy integers
+        except TypeError:
+            raise TypeError(f"{type(self).__name__} indexes are ints or slices, not {type(index).__name__}") from None
         position = index + length if index < 0 else index
         if not 0 <= position < length:
             raise IndexError(f"row {index} is out of range for a {type(self).__name__.lower()} of {length} rows")

@@ -157,3 +157,11 @@ def test_memory_is_rows_times_itemsize() -> None:
     particles = Particle.table(1000)
     assert particles.records.nbytes == 1000 * Particle.dtype.itemsize
     assert particles._block.size == 1000 * Particle.dtype.itemsize  # no per-row overhead
+
+
+def test_numpy_integer_indexes_work_and_other_indexes_are_refused() -> None:
+    particles = Particle.table(5)
+    particles[np.int64(3)].x = 1.5
+    assert particles.column("x")[3] == 1.5 and particles[np.int32(-2)].x == 1.5
+    with pytest.raises(TypeError, match="indexes are ints or slices, not str"):
+        particles["x"]  # type: ignore[call-overload]
