@@ -168,7 +168,7 @@ class Log(Table[S], Generic[S, P]):
     __slots__ = ("_appended", "_capacity", "_ring", "_default_image", "_prepare")
 
     def __init__(self, schema: type[S], block: SharedBlock) -> None:
-        header = np.ndarray((), dtype=_HEADER, buffer=block.mmap)
+        header: np.ndarray[Any, Any] = np.ndarray((), dtype=_HEADER, buffer=block.mmap)
         capacity = int(header["capacity"])
         super().__init__(schema, block, _ROWS_OFFSET, capacity)
         self._appended = ctypes.c_int64.from_buffer(block.mmap, 0)
@@ -259,7 +259,7 @@ def create_log(schema: type[S], capacity: int, ring: bool) -> Log[S]:
         raise ValueError(f"{schema.__name__}.log() needs a capacity of at least 1 row, got {capacity!r}")
     itemsize: int = schema.dtype.itemsize  # type: ignore[attr-defined]
     block = SharedBlock.create(_ROWS_OFFSET + capacity * itemsize)
-    header = np.ndarray((), dtype=_HEADER, buffer=block.mmap)
+    header: np.ndarray[Any, Any] = np.ndarray((), dtype=_HEADER, buffer=block.mmap)
     header["capacity"] = capacity
     header["ring"] = int(ring)
     del header
