@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-__all__ = ["ShmStructError", "SchemaError", "FieldTypeError", "FieldValueError", "SharedMemoryGoneError", "LogFullError"]
+__all__ = [
+    "ShmStructError",
+    "SchemaError",
+    "FieldTypeError",
+    "FieldValueError",
+    "SharedMemoryGoneError",
+    "LogFullError",
+    "SegmentError",
+    "SchemaMismatchError",
+    "SegmentExistsError",
+    "SegmentNameError",
+    "DeadHolderWarning",
+]
 
 
 class ShmStructError(Exception):
@@ -26,8 +38,34 @@ class FieldValueError(ShmStructError, ValueError):
 
 
 class SharedMemoryGoneError(ShmStructError, FileNotFoundError):
-    """A shared block could not be opened by name: its creator has already released it."""
+    """No shared segment of that name exists (never created, or already removed)."""
 
 
 class LogFullError(ShmStructError):
     """``append`` on a log that already holds its capacity (and was not created as a ring). No row was added."""
+
+
+class SegmentError(ShmStructError, ValueError):
+    """A segment exists but cannot be attached: it is not shmstruct's, it is truncated, it was
+    written by an incompatible version, or it holds another kind (a table where a struct was asked)."""
+
+
+class SchemaMismatchError(SegmentError):
+    """The segment holds another schema, or a changed version of this one; the message says what differs."""
+
+
+class SegmentExistsError(ShmStructError, FileExistsError):
+    """A segment of the requested name already exists."""
+
+
+class SegmentNameError(ShmStructError, ValueError):
+    """A segment name given by the user is not allowed (see :data:`shmstruct.MAX_NAME_LENGTH`)."""
+
+
+class DeadHolderWarning(RuntimeWarning):
+    """Warned by the process that took a lock over from a holder that died holding it.
+
+    The guarded data may hold the dead process's half-finished update. Turn it into an error
+    with ``warnings.simplefilter("error", DeadHolderWarning)``: the lock is then released before
+    the error propagates.
+    """

@@ -1,86 +1,289 @@
-"""The shared lock: a re-entrant lock that any process can reopen by name.
+"""The shared lock: re-entrant, reachable by name from any process, and safe against a holder
+that dies holding it.
 
-It is CPython's own semaphore lock (``_multiprocessing.SemLock``, the object behind
-``multiprocessing.RLock``) used directly: its ``acquire``, ``release``, ``__enter__`` and
-``__exit__`` are C functions, where ``multiprocessing.RLock`` wraps them in Python methods. The
-semaphore is named and the name is kept until the block is released, so the lock pickles to its
-name and reopens by name under every start method, not only through inheritance.
+The mutual exclusion is CPython's own semaphore lock (``_multiprocessing.SemLock``, the object
+behind ``multiprocessing.RLock``), named after the block. On top of it, every acquire records the
+holder's pid in the block header and the last release clears it. A process that has waited for a
+while checks that record: if the holder is dead (``SIGKILL``, a crash), it hands the semaphore back
+on the dead process's behalf, takes the lock, and warns with :class:`~shmstruct.DeadHolderWarning`.
+
+Two cases of "dead holder":
+
+* The record names a pid and that process no longer exists (or is a zombie): found on the first
+  check, about 50 ms into the wait. (The library's own header updates record ``-pid``: a holder
+  that dies there is taken over silently, since no user data was being changed.)
+* The record is empty while the semaphore stays taken: the holder took the semaphore and died
+  in the instant before recording itself. A live holder leaves that instant within microseconds,
+  so an empty record seen on :data:`_UNRECORDED_CHECKS` consecutive checks (about 0.2 s) means a
+  dead one.
+
+Recoveries are serialised by an ``flock`` on the segment (released by the kernel if the recovering
+process dies too) and counted in the header, so two waiters never both hand the semaphore back.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import fcntl
 import importlib
 import os
+import struct
+import time
+import warnings
 import weakref
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import Any
+
+from ._errors import DeadHolderWarning
+from ._header import DEAD_HOLDER, HOLDER, RECOVERIES, user_pids
+from ._naming import lock_path, segment_path
+from ._processes import current_pid, is_alive
 
 __all__ = ["SharedLock"]
 
-# No type stubs exist for this CPython module; it is the same object multiprocessing.RLock wraps.
+# No type stubs exist for these CPython modules; they are what multiprocessing itself uses.
 _multiprocessing: Any = importlib.import_module("_multiprocessing")
+_posixshmem: Any = importlib.import_module("_posixshmem")
 
-_RECURSIVE_MUTEX = 0  # multiprocessing.synchronize.RECURSIVE_MUTEX
+_RECURSIVE_MUTEX, _SEMAPHORE = 0, 1  # multiprocessing.synchronize's kinds
+_FIRST_WAIT = 0.05  # seconds of plain waiting before the first check of the holder
+_CHECK_EVERY = 0.01  # seconds between checks after that
+_UNRECORDED_CHECKS = 20  # consecutive checks with no recorded holder before presuming it dead
 
 _live_locks: weakref.WeakSet[SharedLock] = weakref.WeakSet()
 
 
-class SharedLock(_multiprocessing.SemLock):  # type: ignore[misc]
-    """A re-entrant lock shared by every process that uses a struct.
+class SharedLock:
+    """The re-entrant lock of one shared block, shared by every process that uses it.
 
     Use ``with s.lock:`` around any read-modify-write or any group of fields that must change
-    together. The lock is re-entrant: the thread that holds it may acquire it again (each
-    ``acquire`` needs its ``release``). Another thread or process blocks until it is free.
+    together. The thread that holds the lock may take it again (each ``acquire`` needs its
+    ``release``); other threads and processes wait.
 
-    Methods:
-        acquire(block=True, timeout=None): Take the lock; returns ``False`` when ``block`` is false
-            or ``timeout`` (seconds) runs out before the lock is free.
-        release(): Give back one level of ownership; releasing a lock this thread does not hold
-            raises ``AssertionError``.
+    If a process dies while holding the lock, a waiting process takes it over within about a
+    second and warns with :class:`~shmstruct.DeadHolderWarning`, naming the dead process. The data
+    may then hold that process's half-finished update.
     """
 
-    if TYPE_CHECKING:  # the C methods inherited from SemLock, as the type checker should see them
-        name: str
+    __slots__ = ("block_name", "_sem", "_twin", "_try", "_release", "_holder", "_depth", "_pid", "_mapping", "_reference", "__weakref__")
 
-        def acquire(self, block: bool = True, timeout: float | None = None) -> bool: ...
-        def release(self) -> None: ...
-        def __enter__(self) -> bool: ...
-        def __exit__(self, *exc_info: object) -> None: ...
+    def __init__(self, block_name: str, sem: Any, twin: Any, mapping: Any) -> None:
+        self.block_name = block_name
+        self._sem = sem
+        self._twin = twin  # the same semaphore opened as a plain semaphore, to hand it back for a dead holder
+        self._try = sem.acquire
+        self._release = sem.release
+        self._holder = ctypes.c_int64.from_buffer(mapping, HOLDER)
+        self._depth = 0
+        self._pid = current_pid()
+        self._mapping = mapping
+        self._reference: Any = None  # how the lock pickles: set by the block that owns it
+        _live_locks.add(self)
 
     @classmethod
-    def create(cls, name: str) -> SharedLock:
-        """Create a new named lock (``name`` starts with ``/``); the caller owns the name."""
-        lock: SharedLock = cls(_RECURSIVE_MUTEX, 1, 1, name, False)
-        _live_locks.add(lock)
-        return lock
+    def create(cls, block_name: str, mapping: Any) -> SharedLock:
+        """Create the named lock of a new block; the caller owns (and later removes) the name."""
+        sem = _multiprocessing.SemLock(_RECURSIVE_MUTEX, 1, 1, lock_path(block_name), False)
+        return cls(block_name, sem, _open_twin(block_name), mapping)
 
     @classmethod
-    def open(cls, name: str) -> SharedLock:
-        """Open an existing named lock."""
-        lock: SharedLock = cls._rebuild(0, _RECURSIVE_MUTEX, 1, name)
-        _live_locks.add(lock)
-        return lock
+    def open(cls, block_name: str, mapping: Any) -> SharedLock:
+        """Open the existing lock of block ``block_name``.
+
+        Raises:
+            FileNotFoundError: The lock's name has been removed.
+        """
+        sem = _multiprocessing.SemLock._rebuild(0, _RECURSIVE_MUTEX, 1, lock_path(block_name))
+        return cls(block_name, sem, _open_twin(block_name), mapping)
 
     @staticmethod
-    def unlink(name: str) -> None:
+    def unlink(block_name: str) -> None:
         """Remove the lock's name (processes that opened it keep working)."""
-        _multiprocessing.sem_unlink(name)
+        _multiprocessing.sem_unlink(lock_path(block_name))
+
+    # ------------------------------------------------------------------ the fast path
+
+    def __enter__(self) -> bool:
+        if self._try(False):
+            self._depth += 1
+            self._holder.value = self._pid
+            return True
+        return self._acquire_slowly(None)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._depth -= 1
+        if not self._depth:
+            self._holder.value = 0
+        self._release()
+
+    def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
+        """Take the lock.
+
+        Args:
+            block: Wait for the lock (the default), or return at once if it is taken.
+            timeout: The most seconds to wait (``None``: as long as it takes).
+
+        Returns:
+            Whether the lock was taken. Ctrl-C interrupts a wait with ``KeyboardInterrupt``.
+        """
+        if self._try(False):
+            self._depth += 1
+            self._holder.value = self._pid
+            return True
+        if not block:
+            return False
+        return self._acquire_slowly(timeout)
+
+    def release(self) -> None:
+        """Give back one level of ownership.
+
+        Raises:
+            AssertionError: The calling thread does not hold the lock.
+        """
+        if not self._sem._is_mine():
+            raise AssertionError(f"release of the lock of block {self.block_name!r}, which this thread does not hold")
+        self.__exit__()
+
+    @contextlib.contextmanager
+    def bookkeeping(self, timeout: float | None = None) -> Iterator[bool]:
+        """Hold the lock for the library's own header updates (users table, references in flight).
+
+        The holder is recorded as ``-pid``: if the process dies in here, the next acquirer takes the
+        lock over without a warning, since no user data was being changed. Yields whether the lock
+        was taken (``False`` only when ``timeout`` ran out).
+        """
+        taken = self.acquire(timeout=timeout) if timeout is not None else self.__enter__()
+        outer = self._holder.value
+        if taken:
+            self._holder.value = -self._pid
+        try:
+            yield taken
+        finally:
+            if taken:
+                self._holder.value = outer
+                self.__exit__()
 
     def held_by_me(self) -> bool:
         """Whether the calling thread holds the lock."""
-        return bool(self._is_mine())
+        return bool(self._sem._is_mine())
+
+    @property
+    def holder(self) -> int | None:
+        """The pid of the process holding the lock, if one does (a snapshot: it may change at once)."""
+        return abs(self._holder.value) or None
+
+    # ------------------------------------------------------------------ waiting and recovering
+
+    def _acquire_slowly(self, timeout: float | None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        wait = _FIRST_WAIT
+        unrecorded = 0
+        epoch = self._recoveries()
+        dead: tuple[int, list[int]] | None = None
+        while True:
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                wait = min(wait, remaining)
+            if self._try(True, wait):
+                break
+            wait = _CHECK_EVERY
+            holder = self._holder.value
+            if holder:
+                unrecorded, epoch = 0, self._recoveries()
+                if not is_alive(abs(holder)):
+                    dead = self._recover(holder, epoch) or dead
+            else:
+                unrecorded += 1
+                if unrecorded >= _UNRECORDED_CHECKS:
+                    dead = self._recover(0, epoch) or dead
+                    unrecorded, epoch = 0, self._recoveries()
+        self._depth += 1
+        self._holder.value = self._pid
+        if dead is not None and dead[0] >= 0:  # a dead holder in bookkeeping (-pid) changed no user data
+            self._warn(*dead)
+        return True
+
+    def _recoveries(self) -> int:
+        count: int = struct.unpack_from("<q", self._mapping, RECOVERIES)[0]
+        return count
+
+    def _recover(self, seen: int, epoch: int) -> tuple[int, list[int]] | None:
+        """Hand the semaphore back for a dead holder, unless the situation changed; returns
+        (dead holder or 0, suspects) when this process did it."""
+        with _recovery_guard(self.block_name):
+            if self._recoveries() != epoch or self._holder.value != seen:
+                return None  # another process recovered, or the lock changed hands
+            if seen and is_alive(abs(seen)):
+                return None
+            try:
+                if self._sem._get_value() != 0:
+                    return None  # released meanwhile
+            except NotImplementedError:  # pragma: no cover - macOS has no sem_getvalue
+                pass
+            suspects = [] if seen else [pid for pid in user_pids(self._mapping) if pid and not is_alive(pid)]
+            struct.pack_into("<q", self._mapping, DEAD_HOLDER, abs(seen) or (suspects[0] if suspects else -1))
+            struct.pack_into("<q", self._mapping, RECOVERIES, epoch + 1)
+            self._twin.release()
+        return (seen, suspects)
+
+    def _warn(self, seen: int, suspects: list[int]) -> None:
+        if seen:
+            who = f"process {seen} died while holding it"
+        elif suspects:
+            who = f"a process died while taking it, before it could record itself (probably process {suspects[0]})"
+        else:
+            who = "a process died while taking it, before it could record itself"
+        message = (
+            f"the lock of shared block {self.block_name!r} was taken over: {who}. "
+            "The data it guards may hold that process's half-finished update."
+        )
+        try:
+            warnings.warn(DeadHolderWarning(message), stacklevel=4)
+        except BaseException:
+            self.__exit__()  # the warning was turned into an error: do not keep the lock
+            raise
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (SharedLock.open, (self.name,))
+        make_reference = self._reference() if self._reference is not None else None
+        if make_reference is None:
+            raise TypeError(f"the lock of block {self.block_name!r} cannot be pickled: its block is gone from this process")
+        reference: tuple[Any, ...] = make_reference()
+        return reference
 
     def __repr__(self) -> str:
-        state = "held by this thread" if self._is_mine() else "not held by this thread"
-        return f"<SharedLock {self.name} {state}>"
+        state = "held by this thread" if self._sem._is_mine() else f"holder pid {self.holder}" if self.holder else "free"
+        return f"<SharedLock of {self.block_name!r}: {state}>"
+
+
+def _open_twin(block_name: str) -> Any:
+    return _multiprocessing.SemLock._rebuild(0, _SEMAPHORE, 1, lock_path(block_name))
+
+
+@contextlib.contextmanager
+def _recovery_guard(block_name: str) -> Iterator[None]:
+    """An exclusive ``flock`` on the segment for the few steps of a recovery. The kernel drops it
+    if this process dies. If the segment's name is already gone, only the epoch check guards."""
+    try:
+        fd = _posixshmem.shm_open(segment_path(block_name), os.O_RDWR, mode=0o600)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _forget_owners_after_fork() -> None:
-    # A forked child starts with no thread holding anything, whatever the parent held.
+    # A forked child starts holding nothing, whatever its parent held.
     for lock in list(_live_locks):
-        lock._after_fork()
+        lock._sem._after_fork()
+        lock._depth = 0
+        lock._pid = current_pid()
 
 
 os.register_at_fork(after_in_child=_forget_owners_after_fork)

@@ -1,168 +1,487 @@
-"""Shared blocks: one named POSIX shared-memory segment plus the lock that guards it.
+"""Shared blocks: one named POSIX shared-memory segment, its header, and the lock that guards it.
 
-Ownership: the process that creates a block owns its names (the segment's and the lock's). It
-removes both when its last reference to the block goes away, or when it exits; multiprocessing's
-resource tracker removes them if the owner is killed. Processes that attach (by unpickling an
-instance) never remove anything. A mapping stays valid in every process that has it open, even
-after the names are removed; only new attaches then fail.
+Lifecycle. The header's users table lists the processes using a block: its creator, and every
+process that attached to it by name or by unpickling (a child forked with the block already open
+shares its parent's entry). A process stops using a block when it calls ``close()``, when its last
+reference to the block goes away, or when it exits. The process that stops last removes the
+block's names, unless the block was created with ``keep=True`` (then only :func:`shmstruct.unlink`
+removes it) or a pickled reference to it is still on its way to another process.
 
-Within one process each block is opened once: attaching to a block this process already has
-returns the same object, so there is one mapping and one lock object (re-entry works across
-proxies of the same block).
+Crashes. multiprocessing's resource tracker removes the names if the creating process is killed
+while it uses the block. If the creator stopped normally while others still use the block, it
+hands the names to a small watcher process (``python -m shmstruct._janitor``) that removes them
+once every user has exited, however they exit. Removing a name never disturbs processes that have
+the block mapped: their mapping stays valid until they let go of it.
+
+References in flight. A pickled reference (an instance sent to a pool, returned as a result, put
+in a queue) keeps the block alive for up to :data:`HANDOFF_GRACE` seconds after the sender stopped
+using it, until it is unpickled: a worker can return a struct it created and then drop it.
+
+Within one process each block is opened once: attaching again returns the same object, with one
+mapping and one lock object (re-entry works across proxies of the same block).
 """
 
 from __future__ import annotations
 
 import ctypes
 import importlib
-import itertools
 import mmap
 import os
-import secrets
+import struct
+import subprocess
 import sys
+import time
 import weakref
 from multiprocessing import resource_tracker, util
 from typing import Any
 
 import numpy as np
 
-from ._errors import SharedMemoryGoneError
+from ._errors import SegmentError, SegmentExistsError, SharedMemoryGoneError
+from ._header import (
+    FLAGS,
+    HOLDER,
+    IN_FLIGHT,
+    KEEP,
+    PINNED_UNTIL,
+    REMOVED,
+    RING,
+    HeaderInfo,
+    check_schema,
+    read_header,
+    slot_offset,
+    template_of,
+    user_pids,
+    write_header,
+)
 from ._lock import SharedLock
+from ._naming import PREFIX, check_name, lock_path, new_name, segment_path
+from ._processes import current_pid, is_alive
 
-__all__ = ["SharedBlock", "NAME_PREFIX"]
+__all__ = ["SharedBlock", "DEFAULT_MODE", "peek", "remove", "release_names"]
 
 try:  # CPython's own shm_open/shm_unlink, the ones multiprocessing.shared_memory uses (no type stubs).
     _posixshmem: Any = importlib.import_module("_posixshmem")
 except ImportError as exc:  # pragma: no cover - Windows
     raise ImportError("shmstruct needs POSIX shared memory (Linux or macOS)") from exc
 
-NAME_PREFIX = "shms_"
-_MODE = 0o600
+#: Segments are readable and writable by their owner only, unless asked otherwise.
+DEFAULT_MODE = 0o600
+
+_DETACH_LOCK_TIMEOUT = 2.0
+
+#: Seconds a pickled reference keeps its block alive, waiting to be unpickled, after every process
+#: using the block has stopped.
+HANDOFF_GRACE = 10.0
 
 _open_blocks: weakref.WeakValueDictionary[str, SharedBlock] = weakref.WeakValueDictionary()
 
 
-class _Names:
-    """Unguessable block names: a random per-process prefix and a counter (one urandom call per
-    process, not per block; a forked child draws its own prefix)."""
-
-    prefix = ""
-    counter = itertools.count()
-
-    @classmethod
-    def reseed(cls) -> None:
-        cls.prefix = NAME_PREFIX + secrets.token_hex(6)
-        cls.counter = itertools.count()
-
-
-_Names.reseed()
-os.register_at_fork(after_in_child=_Names.reseed)
-
-
-def _new_name() -> str:
-    # "/" + name + "_l" stays within macOS's 31 characters for the first 2**32 blocks of a process.
-    return f"{_Names.prefix}{next(_Names.counter):x}"
-
-
-def _lock_name(name: str) -> str:
-    return f"/{name}_l"
-
-
 class SharedBlock:
-    """One mapped shared-memory segment and its lock.
+    """One mapped shared-memory segment: its header, its data and its lock.
 
     Attributes:
-        name: The segment's name (without the leading ``/``); short enough for macOS.
-        mmap: The mapping. numpy views hold it, so it stays mapped while any view exists.
+        name: The block's name (see :mod:`shmstruct._naming` for the POSIX names behind it).
+        mmap: The mapping. numpy views and proxies hold it, so it stays mapped while any exists.
         address: The mapping's start address.
         lock: The block's :class:`SharedLock`.
-        size: The mapping's size in bytes.
+        closed: Whether this process has stopped using the block (``close()`` was called).
+        size: The mapping's size in bytes (header and data).
+        data_offset: Where the data starts (the header's size).
+        schema: The schema class of the data.
+        kind: ``"struct"``, ``"table"`` or ``"log"``.
+        rows: Table rows or log capacity (1 for a struct).
     """
 
-    __slots__ = ("name", "mmap", "address", "lock", "size", "_anchor", "__weakref__")
+    __slots__ = ("name", "mmap", "address", "lock", "size", "data_offset", "schema", "kind", "rows", "closed", "_close", "_anchor", "__weakref__")
 
-    def __init__(self, name: str, mapping: mmap.mmap, lock: SharedLock) -> None:
+    def __init__(self, name: str, mapping: mmap.mmap, lock: SharedLock, schema: type[Any], info: HeaderInfo, slot: int, tracked: bool) -> None:
         self.name = name
         self.mmap = mapping
         self.size = len(mapping)
         self.lock = lock
+        self.schema = schema
+        self.kind = info.kind
+        self.rows = info.rows
+        self.data_offset = info.header_size
+        self.closed = False
         self._anchor = np.frombuffer(mapping, dtype=np.uint8)  # keeps a buffer export for the address
         self.address: int = self._anchor.ctypes.data
+        lock._reference = weakref.WeakMethod(self._lock_reference)
+        # multiprocessing's registry keeps the finalizer; it runs when the block is collected, on
+        # close(), or at exit after multiprocessing has joined the children (negative priority).
+        self._close = util.Finalize(self, _detach, (name, mapping, lock, slot, current_pid(), tracked), exitpriority=-10)
         _open_blocks[name] = self
 
-    @classmethod
-    def create(cls, size: int, pattern: bytes = b"") -> SharedBlock:
-        """Create and map a new block of ``size`` bytes, owned by this process.
+    # ------------------------------------------------------------------ creating and attaching
 
-        The block is zero-filled, or filled with ``pattern`` repeated (a table's default row).
+    @classmethod
+    def create(
+        cls,
+        schema: type[Any],
+        kind: str,
+        data_size: int,
+        rows: int = 1,
+        *,
+        name: str | None = None,
+        keep: bool = False,
+        mode: int = DEFAULT_MODE,
+        ring: bool = False,
+        pattern: bytes = b"",
+    ) -> SharedBlock:
+        """Create and map a new block, owned by this process, its data zero-filled or filled with
+        ``pattern`` repeated (a table's default row).
+
+        Raises:
+            SegmentNameError: ``name`` is not allowed.
+            SegmentExistsError: A segment called ``name`` exists already.
         """
-        name = _new_name()
-        fd = _posixshmem.shm_open("/" + name, os.O_CREAT | os.O_EXCL | os.O_RDWR, mode=_MODE)
+        if _pending:
+            _settle_pending(at_exit=False)
+        name = new_name() if name is None else check_name(name)
+        template = template_of(schema)
+        total = template.header_size + data_size
+        try:
+            fd = _posixshmem.shm_open(segment_path(name), os.O_CREAT | os.O_EXCL | os.O_RDWR, mode=mode)
+        except FileExistsError:
+            raise SegmentExistsError(
+                f"a shared segment named {name!r} already exists: attach to it with attach({name!r}), "
+                f"remove it with shmstruct.unlink({name!r}), or choose another name"
+            ) from None
         try:
             try:
-                os.ftruncate(fd, max(size, 1))
+                if mode != DEFAULT_MODE:
+                    os.fchmod(fd, mode)  # exactly as asked, whatever the umask
+                os.ftruncate(fd, total)
                 if pattern:
-                    _fill(fd, size, pattern)
-                mapping = mmap.mmap(fd, max(size, 1))
+                    _fill(fd, template.header_size, data_size, pattern)
+                mapping = mmap.mmap(fd, total)
             finally:
                 os.close(fd)
-            lock = SharedLock.create(_lock_name(name))
+            flags = (KEEP if keep else 0) | (RING if ring else 0)
+            write_header(mapping, template, kind, data_size, rows, flags, current_pid(), time.time_ns())
+            lock = SharedLock.create(name, mapping)
+            if mode != DEFAULT_MODE:
+                _chmod_lock(name, mode)
         except BaseException:
-            _posixshmem.shm_unlink("/" + name)
+            _posixshmem.shm_unlink(segment_path(name))
             raise
-        _tell_tracker("REGISTER", name)
-        block = cls(name, mapping, lock)
-        # multiprocessing's registry keeps the finalizer; it runs when the block is collected or, at
-        # exit, after multiprocessing has joined the children (negative priority).
-        util.Finalize(block, _release_names, (name, os.getpid()), exitpriority=-10)
+        if not keep:
+            _tell_tracker("REGISTER", name)
+        info = HeaderInfo(kind, template.header_size, data_size, template.fingerprint, current_pid(), 0, flags, rows, template.text)
+        return cls(name, mapping, lock, schema, info, 0, not keep)
+
+    @classmethod
+    def attach(cls, name: str, schema: type[Any], kind: str | None = None, *, from_pickle: bool = False) -> SharedBlock:
+        """Map the existing block ``name`` (or return this process's open one) and check that it
+        holds ``schema`` (and ``kind``, if given).
+
+        Raises:
+            SharedMemoryGoneError: No block of that name exists (any more).
+            SegmentError: The segment is not a shmstruct block, is damaged, or holds another kind.
+            SchemaMismatchError: It holds another schema or a changed version of this one.
+        """
+        block = _open_blocks.get(name)
+        if block is None:
+            block = cls._open(name, schema)
+        elif block.schema is not schema:
+            check_schema(read_header(block.mmap, name), schema, name)
+        if kind is not None and block.kind != kind:
+            raise SegmentError(f"shared segment {name!r} holds a {block.kind} of {block.schema.__name__}, not a {kind}")
+        if from_pickle:
+            block._arrived()
         return block
 
     @classmethod
-    def attach(cls, name: str) -> SharedBlock:
-        """Map the existing block ``name`` (or return this process's open one).
-
-        Raises:
-            SharedMemoryGoneError: No block of that name exists any more.
-        """
-        block = _open_blocks.get(name)
-        if block is not None:
-            return block
+    def _open(cls, name: str, schema: type[Any]) -> SharedBlock:
+        check_name(name)
         try:
-            fd = _posixshmem.shm_open("/" + name, os.O_RDWR, mode=_MODE)
+            fd = _posixshmem.shm_open(segment_path(name), os.O_RDWR, mode=DEFAULT_MODE)
         except FileNotFoundError:
-            raise SharedMemoryGoneError(
-                f"shared block {name!r} no longer exists: the process that created it has released it. "
-                "Keep the creating object alive while other processes attach to it."
-            ) from None
+            raise _gone(name) from None
         try:
-            mapping = mmap.mmap(fd, os.fstat(fd).st_size)
+            size = os.fstat(fd).st_size
+            if size == 0:
+                raise SegmentError(f"shared segment {name!r} is empty: not a shmstruct block, or still being created")
+            mapping = mmap.mmap(fd, size)
         finally:
             os.close(fd)
+        info = read_header(mapping, name)
+        check_schema(info, schema, name)
         try:
-            lock = SharedLock.open(_lock_name(name))
+            lock = SharedLock.open(name, mapping)
         except FileNotFoundError:
-            raise SharedMemoryGoneError(f"the lock of shared block {name!r} no longer exists") from None
-        return cls(name, mapping, lock)
+            raise _gone(name) from None
+        with lock.bookkeeping():
+            if _read(mapping, FLAGS) & REMOVED:
+                raise _gone(name)
+            slot = _claim_slot(mapping)
+        return cls(name, mapping, lock, schema, info, slot, False)
+
+    # ------------------------------------------------------------------ references in flight
+
+    def pickled(self) -> tuple[str, type[Any]]:
+        """Note a reference to this block leaving in a pickle (the block then outlives this
+        process's use until the reference arrives); returns what the reference carries."""
+        if self.closed:
+            raise ValueError(f"shared block {self.name!r} is closed in this process: it cannot be passed on")
+        with self.lock.bookkeeping():
+            _write(self.mmap, IN_FLIGHT, _read(self.mmap, IN_FLIGHT) + 1)
+            _write(self.mmap, PINNED_UNTIL, max(_read(self.mmap, PINNED_UNTIL), time.time_ns() + int(HANDOFF_GRACE * 1e9)))
+        return (self.name, self.schema)
+
+    def _arrived(self) -> None:
+        with self.lock.bookkeeping():
+            in_flight = _read(self.mmap, IN_FLIGHT)
+            if in_flight > 0:
+                _write(self.mmap, IN_FLIGHT, in_flight - 1)
+
+    def _lock_reference(self) -> tuple[Any, ...]:
+        return (_attached_lock, self.pickled())
+
+    # ------------------------------------------------------------------ closing
+
+    def close(self) -> None:
+        """Stop using the block in this process; the last process to stop removes its names.
+
+        Views and proxies already made keep their mapping, so nothing crashes, but they must not
+        be used any more. Closing twice does nothing.
+        """
+        self.closed = True
+        self._close()
+        if _open_blocks.get(self.name) is self:
+            del _open_blocks[self.name]
 
     def offset_of(self, obj: Any) -> int:
         """The byte offset of a ctypes object that lives in this block."""
         return ctypes.addressof(obj) - self.address
 
 
-def _fill(fd: int, size: int, pattern: bytes) -> None:
+def _attached_lock(name: str, schema: type[Any]) -> SharedLock:
+    block = SharedBlock.attach(name, schema, from_pickle=True)
+    _keep_alive.append(block)  # the lock alone does not hold its block; keep it for this process
+    return block.lock
+
+
+_keep_alive: list[SharedBlock] = []
+
+
+def _gone(name: str) -> SharedMemoryGoneError:
+    return SharedMemoryGoneError(
+        f"no shared segment named {name!r}: it was never created, or every process using it has "
+        "stopped and it was removed. Keep the creating object alive (or use keep=True) while others attach."
+    )
+
+
+def _read(mapping: Any, offset: int) -> int:
+    value: int = struct.unpack_from("<q", mapping, offset)[0]
+    return value
+
+
+def _write(mapping: Any, offset: int, value: int) -> None:
+    struct.pack_into("<q", mapping, offset, value)
+
+
+def _claim_slot(mapping: Any) -> int:
+    """Record this process in the users table (under the block's lock); -1 if the table is full
+    of live processes (this process then uses the block without keeping it alive)."""
+    pid = current_pid()
+    pids = user_pids(mapping)
+    if pid in pids:
+        return pids.index(pid)
+    for index, other in enumerate(pids):
+        if other == 0 or not is_alive(other):
+            _write(mapping, slot_offset(index), pid)
+            return index
+    return -1
+
+
+def _fill(fd: int, start: int, size: int, pattern: bytes) -> None:
     # Written through the descriptor, not the mapping: the kernel then allocates the pages without
     # one page fault per 4 KiB, and later reads map them 16 pages per fault. That halves the cost
     # of creating a large table with non-zero defaults (measured in benchmarks/bench_table.py).
     chunk = memoryview(pattern * -(-min(size, 1 << 20) // len(pattern)))
-    offset = 0
-    while offset < size:
-        offset += os.pwrite(fd, chunk[: size - offset], offset)
+    written = 0
+    while written < size:
+        written += os.pwrite(fd, chunk[: size - written], start + written)
+
+
+def _chmod_lock(name: str, mode: int) -> None:
+    # CPython creates named semaphores with mode 0600; on Linux they are files in /dev/shm.
+    path = f"/dev/shm/sem.{lock_path(name)[1:]}"
+    if os.path.exists(path):
+        os.chmod(path, mode)
+
+
+# --------------------------------------------------------------------------- stopping and removing
+
+
+def _detach(name: str, mapping: Any, lock: SharedLock, slot: int, pid: int, tracked: bool) -> None:
+    """This process stops using block ``name``; remove the names if it was the last user."""
+    if current_pid() != pid:  # a forked child inherited the finalizer: not its to run
+        return
+    with lock.bookkeeping(timeout=_DETACH_LOCK_TIMEOUT):  # if it times out, go on without: best effort
+        if slot >= 0 and _read(mapping, slot_offset(slot)) == pid:
+            _write(mapping, slot_offset(slot), 0)
+        flags = _read(mapping, FLAGS)
+        if flags & (KEEP | REMOVED):
+            return
+        if _still_wanted(mapping, exclude=pid):
+            if tracked or _read(mapping, IN_FLIGHT) > 0:
+                _pending[name] = (pid, tracked)  # decided again later, at the latest at exit
+            return
+        _write(mapping, FLAGS, flags | REMOVED)
+    release_names(name)
+    if tracked:
+        _tell_tracker("UNREGISTER", name)
+
+
+def _still_wanted(mapping: Any, exclude: int = 0) -> bool:
+    """Whether another live process uses the block, or a reference to it is still on its way."""
+    if any(p and p != exclude and is_alive(p) for p in user_pids(mapping)):
+        return True
+    return _read(mapping, IN_FLIGHT) > 0 and time.time_ns() < _read(mapping, PINNED_UNTIL)
+
+
+def release_names(name: str) -> None:
+    """Remove block ``name``'s segment and lock names (those already gone are skipped)."""
+    for unlink, path in ((_posixshmem.shm_unlink, segment_path(name)), (SharedLock.unlink, name)):
+        try:
+            unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+# Names this process stopped using while they were still wanted: by this process's resource
+# tracker entry (it created them), or by a reference in flight. name -> (pid, tracked).
+_pending: dict[str, tuple[int, bool]] = {}
+
+
+def _settle_pending(at_exit: bool) -> list[str]:
+    """Remove pending names nobody wants any more; return those still wanted (at exit, the
+    resource tracker lets go of them all: a watcher process takes over)."""
+    still: list[str] = []
+    for name, (pid, tracked) in list(_pending.items()):
+        if pid != current_pid():
+            continue
+        state = peek(name)
+        if state is None or state["flags"] & (KEEP | REMOVED):
+            outcome = "gone"
+        elif state["wanted"]:
+            outcome = "wanted"
+        else:
+            remove(name)
+            outcome = "removed"
+        if outcome == "wanted" and not at_exit:
+            if not tracked and not state["in_flight"]:  # type: ignore[index]
+                del _pending[name]  # other users will remove it
+            continue
+        del _pending[name]
+        if tracked:
+            _tell_tracker("UNREGISTER", name)
+        if outcome == "wanted":
+            still.append(name)
+    return still
+
+
+def _hand_off_at_exit() -> None:
+    """At exit: remove names nobody wants any more; leave the rest to a watcher process."""
+    watch = _settle_pending(at_exit=True)
+    if watch:
+        subprocess.Popen(
+            [sys.executable, "-m", "shmstruct._janitor", *watch],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+        )
+
+
+class _AtExit:
+    """Registers :func:`_hand_off_at_exit` with multiprocessing's exit handlers, in this process
+    and again in every child it forks (a forked child starts with an empty registry)."""
+
+    @staticmethod
+    def register(_: object = None) -> None:
+        util.Finalize(None, _hand_off_at_exit, exitpriority=-20)
+
+
+_AtExit.register()
+util.register_after_fork(_AtExit, _AtExit.register)
+
+
+def peek(name: str) -> dict[str, Any] | None:
+    """Read block ``name``'s header without using the block (for the watcher and the command line);
+    ``None`` if no such segment exists."""
+    try:
+        fd = _posixshmem.shm_open(segment_path(name), os.O_RDONLY, mode=DEFAULT_MODE)
+    except (FileNotFoundError, PermissionError):
+        return None
+    try:
+        size = os.fstat(fd).st_size
+        if size == 0:
+            return None
+        mapping = mmap.mmap(fd, size, access=mmap.ACCESS_READ)
+    finally:
+        os.close(fd)
+    with mapping:
+        try:
+            info = read_header(mapping, name)
+        except SegmentError:
+            return None
+        users = [p for p in user_pids(mapping) if p]
+        return {
+            "info": info,
+            "flags": _read(mapping, FLAGS),
+            "in_flight": _read(mapping, IN_FLIGHT),
+            "users": users,
+            "live_users": [p for p in users if is_alive(p)],
+            "wanted": _still_wanted(mapping),
+            "holder": _read(mapping, HOLDER),
+            "size": size,
+        }
+
+
+def remove(name: str) -> None:
+    """Remove the names of block ``name`` now, whoever uses it (processes that have it mapped keep
+    working). For blocks created with ``keep=True``, or left behind.
+
+    Raises:
+        SharedMemoryGoneError: No such segment.
+        SegmentError: The segment is not a shmstruct block.
+    """
+    check_name(name)
+    try:
+        fd = _posixshmem.shm_open(segment_path(name), os.O_RDWR, mode=DEFAULT_MODE)
+    except FileNotFoundError:
+        raise _gone(name) from None
+    try:
+        size = os.fstat(fd).st_size
+        mapping = mmap.mmap(fd, size) if size else None
+    finally:
+        os.close(fd)
+    if mapping is None:
+        raise SegmentError(f"shared segment {name!r} is empty: not a shmstruct block")
+    with mapping:
+        read_header(mapping, name)
+        _write(mapping, FLAGS, _read(mapping, FLAGS) | REMOVED)
+    release_names(name)
+
+
+def live_names() -> list[str]:
+    """The names of the shmstruct segments in /dev/shm (Linux), sorted."""
+    try:
+        entries = os.listdir("/dev/shm")
+    except OSError:
+        return []
+    return sorted(entry[len(PREFIX) :] for entry in entries if entry.startswith(PREFIX))
 
 
 def _tell_tracker(command: str, name: str) -> None:
     """(Un)register a block's two names with multiprocessing's resource tracker, which removes
     them if this process dies without doing so itself."""
-    resources = (("/" + name, "shared_memory"), (_lock_name(name), "semaphore"))
+    resources = ((segment_path(name), "shared_memory"), (lock_path(name), "semaphore"))
     tracker = resource_tracker._resource_tracker
     if sys.version_info < (3, 14) and hasattr(tracker, "_fd"):
         # The public register() probes the tracker with an extra write before every message:
@@ -175,13 +494,3 @@ def _tell_tracker(command: str, name: str) -> None:
     for resource, rtype in resources:  # pragma: no cover - Python 3.14+
         (resource_tracker.register if command == "REGISTER" else resource_tracker.unregister)(resource, rtype)
 
-
-def _release_names(name: str, creator_pid: int) -> None:
-    if os.getpid() != creator_pid:  # a forked child inherited the finalizer: not its to run
-        return
-    for unlink, resource in ((_posixshmem.shm_unlink, "/" + name), (SharedLock.unlink, _lock_name(name))):
-        try:
-            unlink(resource)
-        except FileNotFoundError:
-            pass
-    _tell_tracker("UNREGISTER", name)

@@ -27,7 +27,7 @@ from ._errors import FieldTypeError, SchemaError
 from ._fields import MISSING, Field, resolve_field
 from ._layout import Layout, compile_layout, same_offsets
 from ._lock import SharedLock
-from ._memory import SharedBlock
+from ._memory import DEFAULT_MODE, SharedBlock
 from ._specs import NestedSpec
 
 __all__ = ["SharedStruct", "SchemaMeta"]
@@ -248,7 +248,7 @@ def _schema_dtype(candidate: Any) -> np.dtype[Any] | None:
     return layout.dtype if isinstance(layout, Layout) else None
 
 
-RESERVED_NAMES = frozenset({"lock", "snapshot", "update", "layout", "dtype", "table", "log", "attach", "name", "close"})
+RESERVED_NAMES = frozenset({"lock", "snapshot", "update", "layout", "dtype", "table", "log", "attach", "name", "close", "options"})
 
 
 class SchemaMeta(_StructType):
@@ -287,17 +287,43 @@ class SchemaMeta(_StructType):
         """Allocate a shared block, check every value, and return a proxy to it."""
         if args:
             raise TypeError(f"{cls.__name__}() takes keyword arguments only, e.g. {cls.__name__}(field=value)")
-        layout: Layout | None = getattr(cls, "layout", None)
-        if layout is None:
-            raise TypeError(f"{cls.__name__} declares no fields; subclass it to declare a schema")
-        writes = typing.cast(Any, cls)._shm_prepare_(values, partial=False)
-        block = SharedBlock.create(layout.size)
-        for offset, data in typing.cast(Any, cls)._shm_default_runs_:
-            block.mmap[offset : offset + len(data)] = data
-        obj = bind_proxy(cls, block, 0)
-        for store, prepared in writes:
-            store(obj, prepared)
-        return obj
+        return create_struct(cls, values, {})
+
+
+def create_struct(cls: Any, values: Mapping[str, Any], options: Mapping[str, Any]) -> Any:
+    """A new struct of schema ``cls`` holding the defaults updated with ``values``; ``options``
+    are :meth:`SharedBlock.create`'s (name, keep, mode)."""
+    layout: Layout | None = getattr(cls, "layout", None)
+    if layout is None:
+        raise TypeError(f"{cls.__name__} declares no fields; subclass it to declare a schema")
+    writes = cls._shm_prepare_(values, partial=False)
+    block = SharedBlock.create(cls, "struct", layout.size, **options)
+    start = block.data_offset
+    for offset, data in cls._shm_default_runs_:
+        block.mmap[start + offset : start + offset + len(data)] = data
+    obj = bind_proxy(cls, block, start)
+    for store, prepared in writes:
+        store(obj, prepared)
+    return obj
+
+
+class StructFactory:
+    """What ``Schema.options(...)`` returns: call it with the fields to create a struct with those options."""
+
+    __slots__ = ("schema", "options")
+
+    def __init__(self, schema: type[Any], options: dict[str, Any]) -> None:
+        self.schema = schema
+        self.options = options
+
+    def __call__(self, *args: Any, **values: Any) -> Any:
+        if args:
+            raise TypeError(f"{self.schema.__name__}() takes keyword arguments only, e.g. {self.schema.__name__}(field=value)")
+        return create_struct(self.schema, values, self.options)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return f"{self.schema.__name__}.options({shown})"
 
 
 def _check_name(owner: str, name: str, inherited: set[str], parent: type) -> None:
@@ -363,9 +389,9 @@ def bind_proxy(cls: Any, block: SharedBlock, offset: int) -> Any:
     return obj
 
 
-def attach_proxy(cls: Any, name: str, offset: int) -> Any:
+def attach_proxy(cls: Any, name: str, offset: int, block_schema: type[Any]) -> Any:
     """Rebuild a proxy from its pickled reference: the same block, the same lock."""
-    return bind_proxy(cls, SharedBlock.attach(name), offset)
+    return bind_proxy(cls, SharedBlock.attach(name, block_schema, from_pickle=True), offset)
 
 
 # --------------------------------------------------------------------------- the runtime base
@@ -406,18 +432,51 @@ class _StructMethods:
         return _write_image(cls, cls._shm_default_image_, cls._shm_prepare_(values, partial=False))
 
     @classmethod
-    def table(cls, rows: int) -> Any:
+    def table(cls, rows: int, *, name: str | None = None, keep: bool = False, mode: int = DEFAULT_MODE) -> Any:
         """A shared table of ``rows`` records of this schema, each starting with the defaults."""
         from ._table import create_table
 
-        return create_table(cls, rows, cls._shm_default_image_)
+        return create_table(cls, rows, cls._shm_default_image_, {"name": name, "keep": keep, "mode": mode})
 
     @classmethod
-    def log(cls, capacity: int, *, ring: bool = False) -> Any:
+    def log(cls, capacity: int, *, ring: bool = False, name: str | None = None, keep: bool = False, mode: int = DEFAULT_MODE) -> Any:
         """An empty shared append-only log with room for ``capacity`` records of this schema."""
         from ._table import create_log
 
-        return create_log(cls, capacity, ring)
+        return create_log(cls, capacity, ring, {"name": name, "keep": keep, "mode": mode})
+
+    @classmethod
+    def options(cls, *, name: str | None = None, keep: bool = False, mode: int = DEFAULT_MODE) -> StructFactory:
+        """Create structs with a chosen segment name, lifetime or permissions:
+        ``State.options(name="sim", keep=True)(steps=0)``."""
+        return StructFactory(cls, {"name": name, "keep": keep, "mode": mode})
+
+    @classmethod
+    def attach(cls, name: str) -> Any:
+        """A live proxy to the struct of this schema in segment ``name``, from any process.
+
+        Raises:
+            SharedMemoryGoneError: No segment of that name exists (any more).
+            SchemaMismatchError: The segment holds another schema, or another version of this one.
+            SegmentError: The segment is not a shmstruct struct (or is a table or log).
+        """
+        block = SharedBlock.attach(name, cls, "struct")
+        return bind_proxy(cls, block, block.data_offset)
+
+    @property
+    def name(self) -> str:
+        """The name of the shared segment holding this struct (what ``attach`` takes)."""
+        return _block_of(self).name
+
+    def close(self) -> None:
+        """Stop using the struct in this process (see the lifecycle in the README). Idempotent."""
+        _block_of(self).close()
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def update(self, **values: Any) -> None:
         """Write several fields at once, under the lock: all of them or, if any value is rejected, none.
@@ -443,7 +502,8 @@ class _StructMethods:
 
     def __reduce__(self) -> tuple[Any, ...]:
         block = _block_of(self)
-        return (attach_proxy, (type(self), block.name, block.offset_of(self)))
+        name, block_schema = block.pickled()
+        return (attach_proxy, (type(self), name, block.offset_of(self), block_schema))
 
     def __copy__(self) -> Any:
         raise TypeError(f"{type(self).__name__} is a view of shared memory; use .snapshot() for a private copy")
@@ -483,15 +543,35 @@ if TYPE_CHECKING:
             """A consistent copy of every field, taken under the lock, as a frozen pydantic model."""
 
         @classmethod
-        def table(cls, rows: int) -> Table[Self]:
+        def table(cls, rows: int, *, name: str | None = None, keep: bool = False, mode: int = 0o600) -> Table[Self]:
             """A shared table of ``rows`` records of this schema, each starting with the defaults."""
 
         @classmethod
-        def log(cls: Callable[_P, _S], capacity: int, *, ring: bool = False) -> Log[_S, _P]:
+        def log(
+            cls: Callable[_P, _S], capacity: int, *, ring: bool = False, name: str | None = None, keep: bool = False, mode: int = 0o600
+        ) -> Log[_S, _P]:
             """An empty shared append-only log with room for ``capacity`` records of this schema.
 
             ``append`` takes the same keywords as the schema's constructor (mypy checks them).
             """
+
+        @classmethod
+        def options(cls: Callable[_P, _S], *, name: str | None = None, keep: bool = False, mode: int = 0o600) -> Callable[_P, _S]:
+            """Create structs with a chosen segment name, lifetime or permissions."""
+
+        @classmethod
+        def attach(cls, name: str) -> Self:
+            """A live proxy to the struct of this schema in segment ``name``, from any process."""
+
+        @property
+        def name(self) -> str:
+            """The name of the shared segment holding this struct (what ``attach`` takes)."""
+
+        def close(self) -> None:
+            """Stop using the struct in this process. Idempotent."""
+
+        def __enter__(self) -> Self: ...
+        def __exit__(self, *exc_info: object) -> None: ...
 
 else:
 

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import ctypes
 import operator
+import struct
 from collections.abc import Iterator
 from typing import Any, Generic, TypeVar, overload
 
 import numpy as np
-from typing_extensions import ParamSpec
+from typing_extensions import ParamSpec, Self
 
 from ._errors import LogFullError
+from ._header import APPENDED, FLAGS, RING
 from ._lock import SharedLock
 from ._memory import SharedBlock
 from ._struct import bind_proxy
@@ -130,30 +132,55 @@ class Table(Generic[S]):
 
         return [record_to_model(self._schema, record) for record in self.snapshot()]
 
+    @property
+    def name(self) -> str:
+        """The name of the shared segment holding the rows (what ``attach`` takes)."""
+        return self._block.name
+
+    @classmethod
+    def attach(cls, name: str, schema: type[S]) -> Table[S]:
+        """A live view of the table of ``schema`` rows in segment ``name``, from any process.
+
+        Raises:
+            SharedMemoryGoneError: No segment of that name exists (any more).
+            SchemaMismatchError: The segment holds another schema, or another version of this one.
+            SegmentError: The segment is not a shmstruct table (a struct or a log, say).
+        """
+        block = SharedBlock.attach(name, schema, "table")
+        return Table(schema, block, block.data_offset, block.rows)
+
+    def close(self) -> None:
+        """Stop using the table in this process (see the lifecycle in the README). Idempotent."""
+        self._block.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_attach_table, (self._schema, self._block.name, self._offset, len(self._storage)))
+        name, block_schema = self._block.pickled()
+        return (_attach_rows, (self._schema, name, block_schema, self._offset, len(self._storage)))
 
     def __repr__(self) -> str:
-        return f"<Table[{self._schema.__name__}] of {len(self)} rows in {self._block.name}>"
+        return f"<Table[{self._schema.__name__}] of {len(self)} rows in {self._block.name!r}>"
 
 
-def _attach_table(schema: type[Any], name: str, offset: int, rows: int) -> Table[Any]:
-    return Table(schema, SharedBlock.attach(name), offset, rows)
+def _attach_rows(schema: type[Any], name: str, block_schema: type[Any], offset: int, rows: int) -> Table[Any]:
+    return Table(schema, SharedBlock.attach(name, block_schema, from_pickle=True), offset, rows)
 
 
-def create_table(schema: type[S], rows: int, default_image: bytes) -> Table[S]:
+def create_table(schema: type[S], rows: int, default_image: bytes, options: dict[str, Any]) -> Table[S]:
     """Allocate a table of ``rows`` records, each starting with the schema's defaults."""
     if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
         raise ValueError(f"{schema.__name__}.table() needs a whole number of rows >= 0, got {rows!r}")
     pattern = default_image if any(default_image) else b""  # a fresh block is already all zeros
-    return Table(schema, SharedBlock.create(rows * len(default_image), pattern), 0, rows)
+    block = SharedBlock.create(schema, "table", rows * len(default_image), rows, pattern=pattern, **options)
+    return Table(schema, block, block.data_offset, rows)
 
 
 # --------------------------------------------------------------------------- logs
-
-_HEADER = np.dtype([("appended", "<i8"), ("capacity", "<i8"), ("ring", "<i8")])
-_ROWS_OFFSET = 64  # past the header, aligned for every field type
-
 
 class Log(Table[S], Generic[S, P]):
     """A bounded append-only table: ``append(**fields)`` adds a checked row under the lock.
@@ -168,12 +195,10 @@ class Log(Table[S], Generic[S, P]):
     __slots__ = ("_appended", "_capacity", "_ring", "_default_image", "_prepare")
 
     def __init__(self, schema: type[S], block: SharedBlock) -> None:
-        header: np.ndarray[Any, Any] = np.ndarray((), dtype=_HEADER, buffer=block.mmap)
-        capacity = int(header["capacity"])
-        super().__init__(schema, block, _ROWS_OFFSET, capacity)
-        self._appended = ctypes.c_int64.from_buffer(block.mmap, 0)
-        self._capacity = capacity
-        self._ring = bool(header["ring"])
+        super().__init__(schema, block, block.data_offset, block.rows)
+        self._appended = ctypes.c_int64.from_buffer(block.mmap, APPENDED)
+        self._capacity = block.rows
+        self._ring = bool(struct.unpack_from("<Q", block.mmap, FLAGS)[0] & RING)
         self._default_image: bytes = schema._shm_default_image_  # type: ignore[attr-defined]
         self._prepare = schema._shm_prepare_  # type: ignore[attr-defined]
 
@@ -224,7 +249,7 @@ class Log(Table[S], Generic[S, P]):
                     f"Create it with a larger capacity, or with ring=True to overwrite the oldest rows."
                 )
             slot = appended % self._capacity
-            offset = _ROWS_OFFSET + slot * itemsize
+            offset = self._offset + slot * itemsize
             self._block.mmap[offset : offset + itemsize] = self._default_image  # a C-level copy, unlike ctypes.memmove
             row = self._schema.from_address(self._block.address + offset)  # type: ignore[attr-defined]
             for store, prepared in writes:
@@ -241,26 +266,33 @@ class Log(Table[S], Generic[S, P]):
             copy = np.roll(copy, -(appended % self._capacity))
         return copy
 
+    @classmethod
+    def attach(cls, name: str, schema: type[S]) -> Log[S]:
+        """A live view of the log of ``schema`` rows in segment ``name``, from any process.
+
+        Raises:
+            SharedMemoryGoneError: No segment of that name exists (any more).
+            SchemaMismatchError: The segment holds another schema, or another version of this one.
+            SegmentError: The segment is not a shmstruct log.
+        """
+        return Log(schema, SharedBlock.attach(name, schema, "log"))
+
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_attach_log, (self._schema, self._block.name))
+        name, _ = self._block.pickled()
+        return (_attach_log, (self._schema, name))
 
     def __repr__(self) -> str:
         ring = ", ring" if self._ring else ""
-        return f"<Log[{self._schema.__name__}] of {len(self)}/{self._capacity} rows{ring} in {self._block.name}>"
+        return f"<Log[{self._schema.__name__}] of {len(self)}/{self._capacity} rows{ring} in {self._block.name!r}>"
 
 
 def _attach_log(schema: type[Any], name: str) -> Log[Any]:
-    return Log(schema, SharedBlock.attach(name))
+    return Log(schema, SharedBlock.attach(name, schema, "log", from_pickle=True))
 
 
-def create_log(schema: type[S], capacity: int, ring: bool) -> Log[S]:
+def create_log(schema: type[S], capacity: int, ring: bool, options: dict[str, Any]) -> Log[S]:
     """Allocate an empty log with room for ``capacity`` rows of ``schema``."""
     if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
         raise ValueError(f"{schema.__name__}.log() needs a capacity of at least 1 row, got {capacity!r}")
     itemsize: int = schema.dtype.itemsize  # type: ignore[attr-defined]
-    block = SharedBlock.create(_ROWS_OFFSET + capacity * itemsize)
-    header: np.ndarray[Any, Any] = np.ndarray((), dtype=_HEADER, buffer=block.mmap)
-    header["capacity"] = capacity
-    header["ring"] = int(ring)
-    del header
-    return Log(schema, block)
+    return Log(schema, SharedBlock.create(schema, "log", capacity * itemsize, capacity, ring=ring, **options))

@@ -103,6 +103,18 @@ def add_to_remembered(amount: int) -> int:
         return int(_initialized.value)
 
 
+@contextmanager
+def pool_of(ctx: BaseContext, processes: int, **kwargs: Any) -> Iterator[Any]:
+    """A ``Pool`` that ends with close() and join(): its workers exit normally. (The with-statement
+    of ``Pool`` terminates them, possibly before they have even unpickled their initargs.)"""
+    pool = ctx.Pool(processes, **kwargs)  # type: ignore[attr-defined]
+    try:
+        yield pool
+    finally:
+        pool.close()
+        pool.join()
+
+
 def finish(process: Any) -> None:
     """Join a started child (killing it after JOIN_TIMEOUT) and require a clean exit."""
     process.join(JOIN_TIMEOUT)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from helpers import (
+    pool_of,
     JOIN_TIMEOUT,
     Entry,
     Particle,
@@ -123,8 +124,9 @@ def test_pickle_is_by_reference_and_keeps_ring_and_capacity() -> None:
 
 
 def test_memory_is_capacity_times_itemsize_plus_a_header() -> None:
-    log = Particle.log(1000)
-    assert log._block.size - 1000 * Particle.dtype.itemsize == 64
+    small, large = Particle.log(10), Particle.log(1000)
+    header = small._block.size - 10 * Particle.dtype.itemsize
+    assert large._block.size - 1000 * Particle.dtype.itemsize == header == large._block.data_offset < 4096
 
 
 def test_four_writers_lose_and_duplicate_nothing_while_a_reader_sees_only_finished_rows(ctx: BaseContext) -> None:
@@ -153,7 +155,7 @@ def test_four_writers_lose_and_duplicate_nothing_while_a_reader_sees_only_finish
 
 def test_logs_reach_pool_and_executor_initializers(ctx: BaseContext) -> None:
     log = Particle.log(8)
-    with ctx.Pool(2, initializer=remember, initargs=(log,)) as pool:
+    with pool_of(ctx, 2, initializer=remember, initargs=(log,)) as pool:
         indexes = pool.map(append_from_remembered, [1.0, 2.0, 3.0])
     with ProcessPoolExecutor(2, mp_context=ctx, initializer=remember, initargs=(log,)) as ex:
         indexes += list(ex.map(append_from_remembered, [4.0, 5.0]))

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from helpers import (
+    pool_of,
     JOIN_TIMEOUT,
     Counter,
     EveryType,
@@ -57,7 +58,7 @@ def test_contended_locked_increments_are_exact(ctx: BaseContext) -> None:
 
 def test_pool_initializer_shares_memory_and_lock(ctx: BaseContext) -> None:
     counter = Counter()
-    with ctx.Pool(2, initializer=remember, initargs=(counter,)) as pool:
+    with pool_of(ctx, 2, initializer=remember, initargs=(counter,)) as pool:
         results = pool.map(add_to_remembered, [1] * 20)
     assert counter.value == 20
     assert sorted(results) == list(range(1, 21))  # every task saw the others' updates, in lock order
@@ -147,6 +148,6 @@ def _sum_grid(s: State) -> float:
 def test_pool_map_arguments_and_results_are_live(ctx: BaseContext) -> None:
     s = State()
     s.grid[:] = 1.0
-    with ctx.Pool(2) as pool:
+    with pool_of(ctx, 2) as pool:
         sums = pool.map(_sum_grid, [s, s, s])
     assert sums == [12.0, 12.0, 12.0]

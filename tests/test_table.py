@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from helpers import (
+    pool_of,
     Entry,
     EveryType,
     Particle,
@@ -127,7 +128,7 @@ def test_writes_cross_between_records_and_proxies_in_other_processes(ctx: BaseCo
 def test_tables_reach_pool_and_executor_initializers(ctx: BaseContext) -> None:
     particles = Particle.table(10)
     particles.column("x")[:] = 2.0
-    with ctx.Pool(2, initializer=remember, initargs=(particles[5:],)) as pool:
+    with pool_of(ctx, 2, initializer=remember, initargs=(particles[5:],)) as pool:
         assert pool.map(column_sum_of_remembered, ["x", "mass"]) == [10.0, 5.0]
     with ProcessPoolExecutor(2, mp_context=ctx, initializer=remember, initargs=(particles,)) as ex:
         assert list(ex.map(column_sum_of_remembered, ["x", "alive"])) == [20.0, 10.0]
@@ -153,10 +154,11 @@ def test_rows_as_pydantic_models() -> None:
     assert second.echo.tolist() == [0, 0, 0, 0]
 
 
-def test_memory_is_rows_times_itemsize() -> None:
-    particles = Particle.table(1000)
-    assert particles.records.nbytes == 1000 * Particle.dtype.itemsize
-    assert particles._block.size == 1000 * Particle.dtype.itemsize  # no per-row overhead
+def test_memory_is_rows_times_itemsize_plus_a_header() -> None:
+    small, large = Particle.table(10), Particle.table(1000)
+    assert large.records.nbytes == 1000 * Particle.dtype.itemsize
+    header = small._block.size - 10 * Particle.dtype.itemsize  # no per-row overhead
+    assert large._block.size - 1000 * Particle.dtype.itemsize == header == large._block.data_offset < 4096
 
 
 def test_numpy_integer_indexes_work_and_other_indexes_are_refused() -> None:

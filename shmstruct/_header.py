@@ -1,0 +1,252 @@
+"""The segment header: what a block holds, who uses it, and the state its lock and log share.
+
+Every block starts with a header, then the data (a struct, a table's rows or a log's slots) at
+``header_size``, a multiple of 64. Little-endian, byte offsets:
+
+====== ============ ===================================================================
+offset field        meaning
+====== ============ ===================================================================
+0      magic        ``b"SHMSTRCT"``
+8      version      format version (:data:`VERSION`)
+12     kind         1 struct, 2 table, 3 log
+16     header_size  where the data starts
+24     data_size    bytes of data after the header
+32     fingerprint  SHA-256 of the description below
+64     creator      pid of the creating process
+72     created_ns   creation time, ``time.time_ns()``
+80     holder       pid of the lock's holder, 0 when free (see :mod:`shmstruct._lock`)
+88     flags        bit 0: keep (never removed automatically); bit 1: ring log; bit 2: removed
+96     rows         table rows or log capacity (1 for a struct)
+104    appended     appends finished so far (logs)
+112    in_flight    references pickled and not yet unpickled
+120    desc_length  bytes of the description
+128    dead_holder  pid of the last holder found dead (0: none; -1: not known)
+136    recoveries   how many times the lock was taken over from a dead holder
+144    pinned_until until when (``time.time_ns()``) references in flight keep the block
+256    users        :data:`SLOTS` slots of (pid, 0): the processes using the block
+1280   description  the schema as JSON (names, kinds, dtypes, offsets, shapes, nested schemas)
+====== ============ ===================================================================
+
+The description lets ``python -m shmstruct show`` read a block without importing user code, and
+its fingerprint lets ``attach`` refuse a block of another or a changed schema.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._errors import SchemaMismatchError, SegmentError
+from ._layout import Layout
+
+__all__ = [
+    "MAGIC",
+    "VERSION",
+    "KINDS",
+    "SLOTS",
+    "HOLDER",
+    "APPENDED",
+    "IN_FLIGHT",
+    "FLAGS",
+    "DEAD_HOLDER",
+    "RECOVERIES",
+    "PINNED_UNTIL",
+    "USERS",
+    "KEEP",
+    "RING",
+    "REMOVED",
+    "Template",
+    "HeaderInfo",
+    "template_of",
+    "describe",
+    "read_header",
+    "dtype_from_description",
+]
+
+MAGIC = b"SHMSTRCT"
+VERSION = 1
+KINDS = {1: "struct", 2: "table", 3: "log"}
+KIND_CODES = {kind: code for code, kind in KINDS.items()}
+
+_FIXED = struct.Struct("<8sIIQQ32sqqqQQqqQq")  # magic .. dead_holder, 136 bytes
+HOLDER, FLAGS, ROWS, APPENDED, IN_FLIGHT, DEAD_HOLDER, RECOVERIES, PINNED_UNTIL = 80, 88, 96, 104, 112, 128, 136, 144
+USERS = 256
+SLOTS = 64
+_SLOT_SIZE = 16
+_DESCRIPTION = USERS + SLOTS * _SLOT_SIZE  # 1280
+KEEP, RING, REMOVED = 1, 2, 4
+
+
+def describe(layout: Layout) -> dict[str, Any]:
+    """The schema as plain data: enough to rebuild its numpy dtype without importing it."""
+    fields: list[dict[str, Any]] = []
+    for f in layout.fields:
+        entry: dict[str, Any] = {"name": f.name, "kind": f.kind, "c": f.c_decl, "offset": f.offset, "size": f.size}
+        if f.kind == "nested":
+            entry["schema"] = describe(f.schema.layout)  # type: ignore[union-attr]
+        elif f.kind == "text":
+            entry["max_bytes"] = f.max_bytes
+        else:
+            entry["dtype"] = f.dtype.base.str
+            if f.kind == "array":
+                entry["shape"] = list(f.shape)
+        fields.append(entry)
+    return {"schema": layout.name, "itemsize": layout.size, "fields": fields}
+
+
+def dtype_from_description(description: dict[str, Any]) -> np.dtype[np.void]:
+    """The numpy dtype a description stands for (text fields as raw bytes)."""
+    formats: list[Any] = []
+    for f in description["fields"]:
+        if f["kind"] == "nested":
+            formats.append(dtype_from_description(f["schema"]))
+        elif f["kind"] == "text":
+            formats.append(np.dtype(f"S{f['max_bytes']}"))
+        elif f["kind"] == "array":
+            formats.append(np.dtype((np.dtype(f["dtype"]), tuple(f["shape"]))))
+        else:
+            formats.append(np.dtype(f["dtype"]))
+    spec: Any = {
+        "names": [f["name"] for f in description["fields"]],
+        "formats": formats,
+        "offsets": [f["offset"] for f in description["fields"]],
+        "itemsize": description["itemsize"],
+    }
+    dtype: np.dtype[np.void] = np.dtype(spec)
+    return dtype
+
+
+@dataclass(frozen=True)
+class Template:
+    """The parts of a schema's header that are the same for every block of it."""
+
+    description: dict[str, Any]
+    text: bytes
+    fingerprint: bytes
+    header_size: int
+
+
+_TEMPLATE_ATTRIBUTE = "_shm_header_template_"
+
+
+def template_of(schema: type[Any]) -> Template:
+    """The schema's header template, computed once per class."""
+    template: Template | None = schema.__dict__.get(_TEMPLATE_ATTRIBUTE)
+    if template is None:
+        description = describe(schema.layout)
+        text = json.dumps(description, sort_keys=True, separators=(",", ":")).encode()
+        header_size = -(-(_DESCRIPTION + len(text)) // 64) * 64
+        template = Template(description, text, hashlib.sha256(text).digest(), header_size)
+        setattr(schema, _TEMPLATE_ATTRIBUTE, template)
+    return template
+
+
+def write_header(mapping: Any, template: Template, kind: str, data_size: int, rows: int, flags: int, creator: int, created_ns: int) -> None:
+    """Write a complete header into a fresh (zero-filled) block; slot 0 names the creator."""
+    fixed = _FIXED.pack(
+        MAGIC, VERSION, KIND_CODES[kind], template.header_size, data_size, template.fingerprint,
+        creator, created_ns, 0, flags, rows, 0, 0, len(template.text), 0,
+    )  # fmt: skip
+    mapping[: len(fixed)] = fixed
+    struct.pack_into("<q", mapping, USERS, creator)
+    mapping[_DESCRIPTION : _DESCRIPTION + len(template.text)] = template.text
+
+
+@dataclass(frozen=True)
+class HeaderInfo:
+    """A block's header as read from its first bytes."""
+
+    kind: str
+    header_size: int
+    data_size: int
+    fingerprint: bytes
+    creator: int
+    created_ns: int
+    flags: int
+    rows: int
+    description_text: bytes
+
+    @property
+    def description(self) -> dict[str, Any]:
+        """The schema description the block was created with."""
+        parsed: dict[str, Any] = json.loads(self.description_text)
+        return parsed
+
+    @property
+    def schema_name(self) -> str:
+        """The name of the schema the block was created with."""
+        return str(self.description.get("schema", "?"))
+
+
+def read_header(mapping: Any, name: str) -> HeaderInfo:
+    """Parse and check the header of block ``name``.
+
+    Raises:
+        SegmentError: Not a shmstruct block, another format version, or shorter than its header says.
+    """
+    size = len(mapping)
+    if size < _FIXED.size or bytes(mapping[:8]) != MAGIC:
+        raise SegmentError(f"shared segment {name!r} is not a shmstruct block (no shmstruct header)")
+    magic, version, kind, header_size, data_size, fingerprint, creator, created_ns, _holder, flags, rows, _appended, _in_flight, desc_length, _dead = _FIXED.unpack_from(mapping)
+    if version != VERSION:
+        raise SegmentError(f"shared segment {name!r} was written by shmstruct format {version}; this version reads format {VERSION}")
+    if kind not in KINDS or header_size < _DESCRIPTION + desc_length or size < header_size + data_size:
+        raise SegmentError(
+            f"shared segment {name!r} is truncated or damaged: {size} bytes, its header announces {header_size} + {data_size}"
+        )
+    text = bytes(mapping[_DESCRIPTION : _DESCRIPTION + desc_length])
+    return HeaderInfo(KINDS[kind], header_size, data_size, fingerprint, creator, created_ns, flags, rows, text)
+
+
+def check_schema(info: HeaderInfo, schema: type[Any], name: str) -> None:
+    """Refuse a block whose schema differs from ``schema``, saying what differs.
+
+    Raises:
+        SchemaMismatchError: Another schema, or the same name with changed fields.
+    """
+    template = template_of(schema)
+    if info.fingerprint == template.fingerprint:
+        return
+    theirs, ours = info.description, template.description
+    if theirs.get("schema") != ours["schema"]:
+        raise SchemaMismatchError(f"shared segment {name!r} holds schema {theirs.get('schema')!r}, not {ours['schema']!r}")
+    differences = _differences(theirs, ours)
+    raise SchemaMismatchError(
+        f"shared segment {name!r} holds a different version of {ours['schema']}: {'; '.join(differences) or 'the layout differs'}"
+    )
+
+
+def _differences(theirs: dict[str, Any], ours: dict[str, Any], prefix: str = "") -> list[str]:
+    their_fields = {f["name"]: f for f in theirs.get("fields", [])}
+    our_fields = {f["name"]: f for f in ours["fields"]}
+    found: list[str] = []
+    for field_name, mine in our_fields.items():
+        other = their_fields.get(field_name)
+        label = prefix + field_name
+        if other is None:
+            found.append(f"field {label!r} is missing there")
+        elif other.get("kind") == mine["kind"] == "nested":
+            found.extend(_differences(other["schema"], mine["schema"], label + "."))
+        elif other != mine:
+            found.append(
+                f"field {label!r} is {other.get('c')} at offset {other.get('offset')} there, {mine['c']} at offset {mine['offset']} here"
+            )
+    found.extend(f"field {prefix + n!r} exists only there" for n in their_fields if n not in our_fields)
+    if not found and theirs.get("itemsize") != ours["itemsize"]:
+        found.append(f"the struct is {theirs.get('itemsize')} bytes there, {ours['itemsize']} here")
+    return found
+
+
+def user_pids(mapping: Any) -> list[int]:
+    """The pids recorded in the users table (0 = a free slot)."""
+    return list(struct.unpack_from(f"<{SLOTS * 2}q", mapping, USERS)[::2])
+
+
+def slot_offset(index: int) -> int:
+    """Where slot ``index`` of the users table lies."""
+    return USERS + index * _SLOT_SIZE

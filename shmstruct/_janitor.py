@@ -1,0 +1,42 @@
+"""The watcher a creating process leaves behind: ``python -m shmstruct._janitor NAME...``.
+
+A process that created blocks and exits while other processes still use them (or while references
+to them are still in flight) starts this watcher in a session of its own. Once a second it checks
+each block's users table: when no user is alive and no reference is in flight any more, it removes
+the block's names. It exits when none is left. It never attaches to a block, so it never counts as
+a user, and a user killed with ``SIGKILL`` cannot make it wait forever.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from ._header import KEEP, REMOVED
+from ._memory import peek, remove
+
+__all__ = ["watch"]
+
+POLL_SECONDS = 1.0
+
+
+def watch(names: list[str], poll: float = POLL_SECONDS) -> None:
+    """Wait until nobody wants each named block any more, then remove its names."""
+    pending = set(names)
+    while pending:
+        for name in sorted(pending):
+            state = peek(name)
+            if state is None or state["flags"] & (KEEP | REMOVED):
+                pending.discard(name)
+            elif not state["wanted"]:
+                try:
+                    remove(name)
+                except Exception:  # gone meanwhile, or not ours any more: nothing left to do
+                    pass
+                pending.discard(name)
+        if pending:
+            time.sleep(poll)  # a watcher polls: there is no event for "a process died"
+
+
+if __name__ == "__main__":
+    watch(sys.argv[1:])

@@ -1,0 +1,74 @@
+"""Segment names: generated ones are unguessable, given ones are checked.
+
+A block called ``name`` is the POSIX shared-memory object ``/shms_<name>`` (``/dev/shm/shms_<name>``
+on Linux) and its lock the named semaphore ``/shms_<name>_l``. The prefix is how ``python -m
+shmstruct list`` and the test suite's leak check recognise shmstruct's objects.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import secrets
+import sys
+
+from ._errors import SegmentNameError
+
+__all__ = ["PREFIX", "MAX_NAME_LENGTH", "new_name", "check_name", "segment_path", "lock_path"]
+
+PREFIX = "shms_"
+
+#: Longest name a user may give. macOS limits shared-memory names to 31 characters, which
+#: ``/shms_`` + name + ``_l`` must fit; Linux allows 255 for the file in /dev/shm.
+MAX_NAME_LENGTH = 23 if sys.platform == "darwin" else 200
+
+_ALLOWED = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+class _Generator:
+    """A random per-process prefix (48 bits from ``secrets``) and a counter: one urandom call per
+    process, not per block. A forked child draws its own prefix."""
+
+    prefix = ""
+    counter = itertools.count()
+
+    @classmethod
+    def reseed(cls) -> None:
+        cls.prefix = secrets.token_hex(6)
+        cls.counter = itertools.count()
+
+
+_Generator.reseed()
+os.register_at_fork(after_in_child=_Generator.reseed)
+
+
+def new_name() -> str:
+    """A fresh unguessable name (20 characters at most for the first 2**32 blocks of a process)."""
+    return f"{_Generator.prefix}{next(_Generator.counter):x}"
+
+
+def check_name(name: object) -> str:
+    """Return ``name`` if a user may give it to a segment.
+
+    Raises:
+        SegmentNameError: Not a string of 1 to ``MAX_NAME_LENGTH`` letters, digits, ``_``, ``.``
+            or ``-`` (in particular, no ``/``).
+    """
+    if not isinstance(name, str):
+        raise SegmentNameError(f"a segment name is a str, got {type(name).__name__} {name!r}")
+    if not 1 <= len(name) <= MAX_NAME_LENGTH:
+        raise SegmentNameError(f"segment name {name!r} has {len(name)} characters; use 1 to {MAX_NAME_LENGTH}")
+    if not _ALLOWED.fullmatch(name):
+        raise SegmentNameError(f"segment name {name!r} may only hold letters, digits, '_', '.' and '-' (no '/' or spaces)")
+    return name
+
+
+def segment_path(name: str) -> str:
+    """The POSIX shared-memory object name of block ``name``."""
+    return f"/{PREFIX}{name}"
+
+
+def lock_path(name: str) -> str:
+    """The POSIX named-semaphore name of block ``name``'s lock."""
+    return f"/{PREFIX}{name}_l"
