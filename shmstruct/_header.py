@@ -23,8 +23,11 @@ offset field        meaning
 128    dead_holder  pid of the last holder found dead (0: none; -1: not known)
 136    recoveries   how many times the lock was taken over from a dead holder
 144    pinned_until until when (``time.time_ns()``) references in flight keep the block
-256    users        :data:`SLOTS` slots of (pid, 0): the processes using the block
-1280   description  the schema as JSON (names, kinds, dtypes, offsets, shapes, nested schemas)
+192    semaphore    the lock's process-shared POSIX semaphore (``sem_t``, 32 bytes on Linux)
+256    users        :data:`SLOTS` pids: the processes using the block (0: a free slot)
+768    description  the schema as zlib-compressed JSON (names, kinds, dtypes, offsets, shapes,
+                    nested schemas); compressed so that a small struct's header and data share
+                    one page (each page a new block touches costs a page fault)
 ====== ============ ===================================================================
 
 The description lets ``python -m shmstruct show`` read a block without importing user code, and
@@ -36,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +60,7 @@ __all__ = [
     "DEAD_HOLDER",
     "RECOVERIES",
     "PINNED_UNTIL",
+    "SEMAPHORE",
     "USERS",
     "KEEP",
     "RING",
@@ -75,10 +80,12 @@ KIND_CODES = {kind: code for code, kind in KINDS.items()}
 
 _FIXED = struct.Struct("<8sIIQQ32sqqqQQqqQq")  # magic .. dead_holder, 136 bytes
 HOLDER, FLAGS, ROWS, APPENDED, IN_FLIGHT, DEAD_HOLDER, RECOVERIES, PINNED_UNTIL = 80, 88, 96, 104, 112, 128, 136, 144
+SEMAPHORE = 192
 USERS = 256
 SLOTS = 64
-_SLOT_SIZE = 16
-_DESCRIPTION = USERS + SLOTS * _SLOT_SIZE  # 1280
+_SLOT_SIZE = 8
+_DESCRIPTION = USERS + SLOTS * _SLOT_SIZE  # 768
+_USERS = struct.Struct(f"<{SLOTS}q")
 KEEP, RING, REMOVED = 1, 2, 4
 
 
@@ -126,8 +133,8 @@ class Template:
     """The parts of a schema's header that are the same for every block of it."""
 
     description: dict[str, Any]
-    text: bytes
-    fingerprint: bytes
+    text: bytes  # compressed
+    fingerprint: bytes  # of the uncompressed JSON
     header_size: int
 
 
@@ -140,8 +147,9 @@ def template_of(schema: type[Any]) -> Template:
     if template is None:
         description = describe(schema.layout)
         text = json.dumps(description, sort_keys=True, separators=(",", ":")).encode()
-        header_size = -(-(_DESCRIPTION + len(text)) // 64) * 64
-        template = Template(description, text, hashlib.sha256(text).digest(), header_size)
+        packed = zlib.compress(text, 9)
+        header_size = -(-(_DESCRIPTION + len(packed)) // 64) * 64
+        template = Template(description, packed, hashlib.sha256(text).digest(), header_size)
         setattr(schema, _TEMPLATE_ATTRIBUTE, template)
     return template
 
@@ -174,7 +182,10 @@ class HeaderInfo:
     @property
     def description(self) -> dict[str, Any]:
         """The schema description the block was created with."""
-        parsed: dict[str, Any] = json.loads(self.description_text)
+        try:
+            parsed: dict[str, Any] = json.loads(zlib.decompress(self.description_text))
+        except (zlib.error, ValueError):
+            raise SegmentError("the segment's schema description is damaged") from None
         return parsed
 
     @property
@@ -244,7 +255,7 @@ def _differences(theirs: dict[str, Any], ours: dict[str, Any], prefix: str = "")
 
 def user_pids(mapping: Any) -> list[int]:
     """The pids recorded in the users table (0 = a free slot)."""
-    return list(struct.unpack_from(f"<{SLOTS * 2}q", mapping, USERS)[::2])
+    return list(_USERS.unpack_from(mapping, USERS))
 
 
 def slot_offset(index: int) -> int:

@@ -1,11 +1,13 @@
-"""The shared lock: re-entrant, reachable by name from any process, and safe against a holder
-that dies holding it.
+"""The shared lock: re-entrant, living inside its block, and safe against a holder that dies
+holding it.
 
-The mutual exclusion is CPython's own semaphore lock (``_multiprocessing.SemLock``, the object
-behind ``multiprocessing.RLock``), named after the block. On top of it, every acquire records the
-holder's pid in the block header and the last release clears it. A process that has waited for a
-while checks that record: if the holder is dead (``SIGKILL``, a crash), it hands the semaphore back
-on the dead process's behalf, takes the lock, and warns with :class:`~shmstruct.DeadHolderWarning`.
+The mutual exclusion is a process-shared POSIX semaphore stored in the block's header and driven
+by CPython's own semaphore lock (``_multiprocessing.SemLock``, the object behind
+``multiprocessing.RLock``). Being inside the block, the lock is reachable from the block's name
+alone and is removed with it. On top of it, every acquire records the holder's pid in the header
+and the last release clears it. A process that has waited for a while checks that record: if the
+holder is dead (``SIGKILL``, a crash), it hands the semaphore back on the dead process's behalf,
+takes the lock, and warns with :class:`~shmstruct.DeadHolderWarning`.
 
 Two cases of "dead holder":
 
@@ -36,8 +38,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from ._errors import DeadHolderWarning
-from ._header import DEAD_HOLDER, HOLDER, RECOVERIES, user_pids
-from ._naming import lock_path, segment_path
+from ._header import DEAD_HOLDER, HOLDER, RECOVERIES, SEMAPHORE, user_pids
+from ._naming import segment_path
 from ._processes import current_pid, is_alive
 
 __all__ = ["SharedLock"]
@@ -45,6 +47,9 @@ __all__ = ["SharedLock"]
 # No type stubs exist for these CPython modules; they are what multiprocessing itself uses.
 _multiprocessing: Any = importlib.import_module("_multiprocessing")
 _posixshmem: Any = importlib.import_module("_posixshmem")
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.sem_init.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint]
 
 _RECURSIVE_MUTEX, _SEMAPHORE = 0, 1  # multiprocessing.synchronize's kinds
 _FIRST_WAIT = 0.05  # seconds of plain waiting before the first check of the holder
@@ -68,12 +73,14 @@ class SharedLock:
 
     __slots__ = ("block_name", "_sem", "_twin", "_try", "_release", "_holder", "_depth", "_pid", "_mapping", "_reference", "__weakref__")
 
-    def __init__(self, block_name: str, sem: Any, twin: Any, mapping: Any) -> None:
+    def __init__(self, block_name: str, mapping: Any, address: int) -> None:
+        # SemLock keeps a raw pointer into the mapping; holding the mapping (and the ctypes export
+        # below) keeps it mapped for as long as this object lives.
         self.block_name = block_name
-        self._sem = sem
-        self._twin = twin  # the same semaphore opened as a plain semaphore, to hand it back for a dead holder
-        self._try = sem.acquire
-        self._release = sem.release
+        self._sem = _multiprocessing.SemLock._rebuild(address + SEMAPHORE, _RECURSIVE_MUTEX, 1, None)
+        self._twin = _multiprocessing.SemLock._rebuild(address + SEMAPHORE, _SEMAPHORE, 1, None)  # any process may release it
+        self._try = self._sem.acquire
+        self._release = self._sem.release
         self._holder = ctypes.c_int64.from_buffer(mapping, HOLDER)
         self._depth = 0
         self._pid = current_pid()
@@ -81,26 +88,16 @@ class SharedLock:
         self._reference: Any = None  # how the lock pickles: set by the block that owns it
         _live_locks.add(self)
 
-    @classmethod
-    def create(cls, block_name: str, mapping: Any) -> SharedLock:
-        """Create the named lock of a new block; the caller owns (and later removes) the name."""
-        sem = _multiprocessing.SemLock(_RECURSIVE_MUTEX, 1, 1, lock_path(block_name), False)
-        return cls(block_name, sem, _open_twin(block_name), mapping)
-
-    @classmethod
-    def open(cls, block_name: str, mapping: Any) -> SharedLock:
-        """Open the existing lock of block ``block_name``.
+    @staticmethod
+    def initialise(mapping: Any, address: int) -> None:
+        """Initialise the semaphore in a new block's header (``address`` is the mapping's start).
 
         Raises:
-            FileNotFoundError: The lock's name has been removed.
+            OSError: The platform has no process-shared unnamed semaphores (macOS).
         """
-        sem = _multiprocessing.SemLock._rebuild(0, _RECURSIVE_MUTEX, 1, lock_path(block_name))
-        return cls(block_name, sem, _open_twin(block_name), mapping)
-
-    @staticmethod
-    def unlink(block_name: str) -> None:
-        """Remove the lock's name (processes that opened it keep working)."""
-        _multiprocessing.sem_unlink(lock_path(block_name))
+        if _libc.sem_init(address + SEMAPHORE, 1, 1) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, f"cannot create a process-shared semaphore: {os.strerror(error)} (shmstruct needs Linux)")
 
     # ------------------------------------------------------------------ the fast path
 
@@ -256,10 +253,6 @@ class SharedLock:
     def __repr__(self) -> str:
         state = "held by this thread" if self._sem._is_mine() else f"holder pid {self.holder}" if self.holder else "free"
         return f"<SharedLock of {self.block_name!r}: {state}>"
-
-
-def _open_twin(block_name: str) -> Any:
-    return _multiprocessing.SemLock._rebuild(0, _SEMAPHORE, 1, lock_path(block_name))
 
 
 @contextlib.contextmanager

@@ -1,4 +1,4 @@
-"""Shared blocks: one named POSIX shared-memory segment, its header, and the lock that guards it.
+"""Shared blocks: one named POSIX shared-memory segment holding a header (with the lock) and data.
 
 Lifecycle. The header's users table lists the processes using a block: its creator, and every
 process that attached to it by name or by unpickling (a child forked with the block already open
@@ -35,8 +35,6 @@ import weakref
 from multiprocessing import resource_tracker, util
 from typing import Any
 
-import numpy as np
-
 from ._errors import SegmentError, SegmentExistsError, SharedMemoryGoneError
 from ._header import (
     FLAGS,
@@ -55,7 +53,7 @@ from ._header import (
     write_header,
 )
 from ._lock import SharedLock
-from ._naming import PREFIX, check_name, lock_path, new_name, segment_path
+from ._naming import PREFIX, check_name, new_name, segment_path
 from ._processes import current_pid, is_alive
 
 __all__ = ["SharedBlock", "DEFAULT_MODE", "peek", "remove", "release_names"]
@@ -93,24 +91,25 @@ class SharedBlock:
         rows: Table rows or log capacity (1 for a struct).
     """
 
-    __slots__ = ("name", "mmap", "address", "lock", "size", "data_offset", "schema", "kind", "rows", "closed", "_close", "_anchor", "__weakref__")
+    __slots__ = ("name", "mmap", "address", "lock", "size", "data_offset", "schema", "kind", "rows", "closed", "_slot", "_close", "_anchor", "__weakref__")
 
-    def __init__(self, name: str, mapping: mmap.mmap, lock: SharedLock, schema: type[Any], info: HeaderInfo, slot: int, tracked: bool) -> None:
+    def __init__(self, name: str, mapping: mmap.mmap, schema: type[Any], info: HeaderInfo, slot: int, tracked: bool) -> None:
         self.name = name
         self.mmap = mapping
         self.size = len(mapping)
-        self.lock = lock
+        self._anchor = ctypes.c_char.from_buffer(mapping)  # a buffer export: the address stays valid
+        self.address: int = ctypes.addressof(self._anchor)
+        self.lock = lock = SharedLock(name, mapping, self.address)
         self.schema = schema
         self.kind = info.kind
         self.rows = info.rows
         self.data_offset = info.header_size
         self.closed = False
-        self._anchor = np.frombuffer(mapping, dtype=np.uint8)  # keeps a buffer export for the address
-        self.address: int = self._anchor.ctypes.data
         lock._reference = weakref.WeakMethod(self._lock_reference)
         # multiprocessing's registry keeps the finalizer; it runs when the block is collected, on
         # close(), or at exit after multiprocessing has joined the children (negative priority).
-        self._close = util.Finalize(self, _detach, (name, mapping, lock, slot, current_pid(), tracked), exitpriority=-10)
+        self._slot = [slot]  # shared with the finalizer, which clears this process's entry
+        self._close = util.Finalize(self, _detach, (name, mapping, lock, self._slot, current_pid(), tracked), exitpriority=-10)
         _open_blocks[name] = self
 
     # ------------------------------------------------------------------ creating and attaching
@@ -160,16 +159,16 @@ class SharedBlock:
                 os.close(fd)
             flags = (KEEP if keep else 0) | (RING if ring else 0)
             write_header(mapping, template, kind, data_size, rows, flags, current_pid(), time.time_ns())
-            lock = SharedLock.create(name, mapping)
-            if mode != DEFAULT_MODE:
-                _chmod_lock(name, mode)
+            anchor = ctypes.c_char.from_buffer(mapping)
+            SharedLock.initialise(mapping, ctypes.addressof(anchor))
+            del anchor
         except BaseException:
             _posixshmem.shm_unlink(segment_path(name))
             raise
         if not keep:
             _tell_tracker("REGISTER", name)
         info = HeaderInfo(kind, template.header_size, data_size, template.fingerprint, current_pid(), 0, flags, rows, template.text)
-        return cls(name, mapping, lock, schema, info, 0, not keep)
+        return cls(name, mapping, schema, info, 0, not keep)
 
     @classmethod
     def attach(cls, name: str, schema: type[Any], kind: str | None = None, *, from_pickle: bool = False) -> SharedBlock:
@@ -208,15 +207,13 @@ class SharedBlock:
             os.close(fd)
         info = read_header(mapping, name)
         check_schema(info, schema, name)
-        try:
-            lock = SharedLock.open(name, mapping)
-        except FileNotFoundError:
-            raise _gone(name) from None
-        with lock.bookkeeping():
+        block = cls(name, mapping, schema, info, -1, False)
+        with block.lock.bookkeeping():
             if _read(mapping, FLAGS) & REMOVED:
+                block._close.cancel()
                 raise _gone(name)
-            slot = _claim_slot(mapping)
-        return cls(name, mapping, lock, schema, info, slot, False)
+            block._claim_slot()
+        return block
 
     # ------------------------------------------------------------------ references in flight
 
@@ -235,6 +232,20 @@ class SharedBlock:
             in_flight = _read(self.mmap, IN_FLIGHT)
             if in_flight > 0:
                 _write(self.mmap, IN_FLIGHT, in_flight - 1)
+
+    def _claim_slot(self) -> None:
+        """Record this process in the users table (under the lock). If the table is full of live
+        processes, this process uses the block without keeping it alive."""
+        pid = current_pid()
+        pids = user_pids(self.mmap)
+        if pid in pids:
+            self._slot[0] = pids.index(pid)
+            return
+        for index, other in enumerate(pids):
+            if other == 0 or not is_alive(other):
+                _write(self.mmap, slot_offset(index), pid)
+                self._slot[0] = index
+                return
 
     def _lock_reference(self) -> tuple[Any, ...]:
         return (_attached_lock, self.pickled())
@@ -282,20 +293,6 @@ def _write(mapping: Any, offset: int, value: int) -> None:
     struct.pack_into("<q", mapping, offset, value)
 
 
-def _claim_slot(mapping: Any) -> int:
-    """Record this process in the users table (under the block's lock); -1 if the table is full
-    of live processes (this process then uses the block without keeping it alive)."""
-    pid = current_pid()
-    pids = user_pids(mapping)
-    if pid in pids:
-        return pids.index(pid)
-    for index, other in enumerate(pids):
-        if other == 0 or not is_alive(other):
-            _write(mapping, slot_offset(index), pid)
-            return index
-    return -1
-
-
 def _fill(fd: int, start: int, size: int, pattern: bytes) -> None:
     # Written through the descriptor, not the mapping: the kernel then allocates the pages without
     # one page fault per 4 KiB, and later reads map them 16 pages per fault. That halves the cost
@@ -306,23 +303,16 @@ def _fill(fd: int, start: int, size: int, pattern: bytes) -> None:
         written += os.pwrite(fd, chunk[: size - written], start + written)
 
 
-def _chmod_lock(name: str, mode: int) -> None:
-    # CPython creates named semaphores with mode 0600; on Linux they are files in /dev/shm.
-    path = f"/dev/shm/sem.{lock_path(name)[1:]}"
-    if os.path.exists(path):
-        os.chmod(path, mode)
-
-
 # --------------------------------------------------------------------------- stopping and removing
 
 
-def _detach(name: str, mapping: Any, lock: SharedLock, slot: int, pid: int, tracked: bool) -> None:
-    """This process stops using block ``name``; remove the names if it was the last user."""
+def _detach(name: str, mapping: Any, lock: SharedLock, slot: list[int], pid: int, tracked: bool) -> None:
+    """This process stops using block ``name``; remove the name if it was the last user."""
     if current_pid() != pid:  # a forked child inherited the finalizer: not its to run
         return
     with lock.bookkeeping(timeout=_DETACH_LOCK_TIMEOUT):  # if it times out, go on without: best effort
-        if slot >= 0 and _read(mapping, slot_offset(slot)) == pid:
-            _write(mapping, slot_offset(slot), 0)
+        if slot[0] >= 0 and _read(mapping, slot_offset(slot[0])) == pid:
+            _write(mapping, slot_offset(slot[0]), 0)
         flags = _read(mapping, FLAGS)
         if flags & (KEEP | REMOVED):
             return
@@ -338,18 +328,19 @@ def _detach(name: str, mapping: Any, lock: SharedLock, slot: int, pid: int, trac
 
 def _still_wanted(mapping: Any, exclude: int = 0) -> bool:
     """Whether another live process uses the block, or a reference to it is still on its way."""
-    if any(p and p != exclude and is_alive(p) for p in user_pids(mapping)):
+    others = set(user_pids(mapping))
+    others.difference_update((0, exclude))
+    if any(map(is_alive, others)):
         return True
     return _read(mapping, IN_FLIGHT) > 0 and time.time_ns() < _read(mapping, PINNED_UNTIL)
 
 
 def release_names(name: str) -> None:
-    """Remove block ``name``'s segment and lock names (those already gone are skipped)."""
-    for unlink, path in ((_posixshmem.shm_unlink, segment_path(name)), (SharedLock.unlink, name)):
-        try:
-            unlink(path)
-        except FileNotFoundError:
-            pass
+    """Remove block ``name``'s segment name (if it is still there)."""
+    try:
+        _posixshmem.shm_unlink(segment_path(name))
+    except FileNotFoundError:
+        pass
 
 
 # Names this process stopped using while they were still wanted: by this process's resource
@@ -479,17 +470,25 @@ def live_names() -> list[str]:
 
 
 def _tell_tracker(command: str, name: str) -> None:
-    """(Un)register a block's two names with multiprocessing's resource tracker, which removes
-    them if this process dies without doing so itself."""
-    resources = ((segment_path(name), "shared_memory"), (lock_path(name), "semaphore"))
+    """(Un)register a block's name with multiprocessing's resource tracker, which removes it if
+    this process dies without doing so itself."""
+    resources = ((segment_path(name), "shared_memory"),)
     tracker = resource_tracker._resource_tracker
     if sys.version_info < (3, 14) and hasattr(tracker, "_fd"):
         # The public register() probes the tracker with an extra write before every message:
-        # ~15 us a name, half the cost of creating a block. One probe and one write carry both
-        # lines here, in the line format Python 3.8-3.13's tracker reads.
-        tracker.ensure_running()
-        lines = "".join(f"{command}:{resource}:{rtype}\n" for resource, rtype in resources)
-        os.write(getattr(tracker, "_fd"), lines.encode("ascii"))
+        # ~15 us a name, half the cost of creating a block. Here one write carries both lines, in
+        # the line format Python 3.8-3.13's tracker reads, and the tracker is probed only when
+        # this process has no connection to it yet or the connection broke.
+        lines = "".join(f"{command}:{resource}:{rtype}\n" for resource, rtype in resources).encode("ascii")
+        fd = getattr(tracker, "_fd")
+        if fd is None or getattr(tracker, "_pid", None) is None:
+            tracker.ensure_running()
+            fd = getattr(tracker, "_fd")
+        try:
+            os.write(fd, lines)
+        except OSError:  # the tracker died: start a new one and tell it
+            tracker.ensure_running()
+            os.write(getattr(tracker, "_fd"), lines)
         return
     for resource, rtype in resources:  # pragma: no cover - Python 3.14+
         (resource_tracker.register if command == "REGISTER" else resource_tracker.unregister)(resource, rtype)

@@ -1,8 +1,8 @@
 """Segment names: generated ones are unguessable, given ones are checked.
 
-A block called ``name`` is the POSIX shared-memory object ``/shms_<name>`` (``/dev/shm/shms_<name>``
-on Linux) and its lock the named semaphore ``/shms_<name>_l``. The prefix is how ``python -m
-shmstruct list`` and the test suite's leak check recognise shmstruct's objects.
+A block called ``name`` is the POSIX shared-memory object ``/shms_<name>``, the file
+``/dev/shm/shms_<name>`` on Linux (its lock lives inside it). The prefix is how ``python -m
+shmstruct list`` and the test suite's leak check recognise shmstruct's segments.
 """
 
 from __future__ import annotations
@@ -11,17 +11,15 @@ import itertools
 import os
 import re
 import secrets
-import sys
 
 from ._errors import SegmentNameError
 
-__all__ = ["PREFIX", "MAX_NAME_LENGTH", "new_name", "check_name", "segment_path", "lock_path"]
+__all__ = ["PREFIX", "MAX_NAME_LENGTH", "new_name", "check_name", "segment_path"]
 
 PREFIX = "shms_"
 
-#: Longest name a user may give. macOS limits shared-memory names to 31 characters, which
-#: ``/shms_`` + name + ``_l`` must fit; Linux allows 255 for the file in /dev/shm.
-MAX_NAME_LENGTH = 23 if sys.platform == "darwin" else 200
+#: Longest name a user may give (Linux allows 255 characters for the file in /dev/shm).
+MAX_NAME_LENGTH = 200
 
 _ALLOWED = re.compile(r"[A-Za-z0-9_.-]+")
 
@@ -67,8 +65,3 @@ def check_name(name: object) -> str:
 def segment_path(name: str) -> str:
     """The POSIX shared-memory object name of block ``name``."""
     return f"/{PREFIX}{name}"
-
-
-def lock_path(name: str) -> str:
-    """The POSIX named-semaphore name of block ``name``'s lock."""
-    return f"/{PREFIX}{name}_l"
