@@ -108,7 +108,7 @@ class SharedLock:
             return True
         return self._acquire_slowly(None)
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, exc_type: object = None, exc: object = None, traceback: object = None) -> None:
         self._depth -= 1
         if not self._depth:
             self._holder.value = 0
