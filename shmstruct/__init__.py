@@ -11,10 +11,25 @@ and it can be handed to child processes under every start method::
         grid: NDArray[np.float64] = array((64, 64))
 """
 
-from ._errors import FieldTypeError, FieldValueError, LogFullError, SchemaError, SharedMemoryGoneError, ShmStructError
+from ._errors import (
+    DeadHolderWarning,
+    FieldTypeError,
+    FieldValueError,
+    LogFullError,
+    SchemaError,
+    SchemaMismatchError,
+    SegmentError,
+    SegmentExistsError,
+    SegmentNameError,
+    SharedMemoryGoneError,
+    ShmStructError,
+)
 from ._fields import MISSING, Field, fields
 from ._layout import Layout
 from ._lock import SharedLock
+from ._memory import HANDOFF_GRACE
+from ._memory import remove as unlink
+from ._naming import MAX_NAME_LENGTH
 from ._snapshot import snapshot_model
 from ._specs import array, nested, text
 from ._struct import SharedStruct
@@ -43,6 +58,14 @@ __all__ = [
     "FieldValueError",
     "SharedMemoryGoneError",
     "LogFullError",
+    "SegmentError",
+    "SchemaMismatchError",
+    "SegmentExistsError",
+    "SegmentNameError",
+    "DeadHolderWarning",
+    "unlink",
+    "MAX_NAME_LENGTH",
+    "HANDOFF_GRACE",
     "int8",
     "int16",
     "int32",

@@ -23,7 +23,11 @@ offset field        meaning
 128    dead_holder  pid of the last holder found dead (0: none; -1: not known)
 136    recoveries   how many times the lock was taken over from a dead holder
 144    pinned_until until when (``time.time_ns()``) references in flight keep the block
-192    semaphore    the lock's process-shared POSIX semaphore (``sem_t``, 32 bytes on Linux)
+152    header_holder pid holding the header lock (see below), 0 when free
+192    semaphore    the user lock's process-shared POSIX semaphore (``sem_t``, 32 bytes on Linux)
+224    header_sem   the header lock's semaphore: held briefly by the library itself while it
+                    updates the users table or the references in flight, so that attaching
+                    never waits for a user who holds the user lock
 256    users        :data:`SLOTS` pids: the processes using the block (0: a free slot)
 768    description  the schema as zlib-compressed JSON (names, kinds, dtypes, offsets, shapes,
                     nested schemas); compressed so that a small struct's header and data share
@@ -61,6 +65,8 @@ __all__ = [
     "RECOVERIES",
     "PINNED_UNTIL",
     "SEMAPHORE",
+    "HEADER_HOLDER",
+    "HEADER_SEMAPHORE",
     "USERS",
     "KEEP",
     "RING",
@@ -80,7 +86,7 @@ KIND_CODES = {kind: code for code, kind in KINDS.items()}
 
 _FIXED = struct.Struct("<8sIIQQ32sqqqQQqqQq")  # magic .. dead_holder, 136 bytes
 HOLDER, FLAGS, ROWS, APPENDED, IN_FLIGHT, DEAD_HOLDER, RECOVERIES, PINNED_UNTIL = 80, 88, 96, 104, 112, 128, 136, 144
-SEMAPHORE = 192
+HEADER_HOLDER, SEMAPHORE, HEADER_SEMAPHORE = 152, 192, 224
 USERS = 256
 SLOTS = 64
 _SLOT_SIZE = 8

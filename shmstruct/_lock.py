@@ -73,15 +73,16 @@ class SharedLock:
 
     __slots__ = ("block_name", "_sem", "_twin", "_try", "_release", "_holder", "_depth", "_pid", "_mapping", "_reference", "__weakref__")
 
-    def __init__(self, block_name: str, mapping: Any, address: int) -> None:
+    def __init__(self, block_name: str, mapping: Any, address: int, semaphore: int = SEMAPHORE, holder: int = HOLDER) -> None:
         # SemLock keeps a raw pointer into the mapping; holding the mapping (and the ctypes export
-        # below) keeps it mapped for as long as this object lives.
+        # below) keeps it mapped for as long as this object lives. ``semaphore`` and ``holder``
+        # are header offsets: the user lock's by default, the header lock's for the library.
         self.block_name = block_name
-        self._sem = _multiprocessing.SemLock._rebuild(address + SEMAPHORE, _RECURSIVE_MUTEX, 1, None)
-        self._twin = _multiprocessing.SemLock._rebuild(address + SEMAPHORE, _SEMAPHORE, 1, None)  # any process may release it
+        self._sem = _multiprocessing.SemLock._rebuild(address + semaphore, _RECURSIVE_MUTEX, 1, None)
+        self._twin = _multiprocessing.SemLock._rebuild(address + semaphore, _SEMAPHORE, 1, None)  # any process may release it
         self._try = self._sem.acquire
         self._release = self._sem.release
-        self._holder = ctypes.c_int64.from_buffer(mapping, HOLDER)
+        self._holder = ctypes.c_int64.from_buffer(mapping, holder)
         self._depth = 0
         self._pid = current_pid()
         self._mapping = mapping
@@ -89,13 +90,13 @@ class SharedLock:
         _live_locks.add(self)
 
     @staticmethod
-    def initialise(mapping: Any, address: int) -> None:
-        """Initialise the semaphore in a new block's header (``address`` is the mapping's start).
+    def initialise(address: int, semaphore: int = SEMAPHORE) -> None:
+        """Initialise a semaphore in a new block's header (``address`` is the mapping's start).
 
         Raises:
             OSError: The platform has no process-shared unnamed semaphores (macOS).
         """
-        if _libc.sem_init(address + SEMAPHORE, 1, 1) != 0:
+        if _libc.sem_init(address + semaphore, 1, 1) != 0:
             error = ctypes.get_errno()
             raise OSError(error, f"cannot create a process-shared semaphore: {os.strerror(error)} (shmstruct needs Linux)")
 

@@ -38,12 +38,16 @@ from typing import Any
 from ._errors import SegmentError, SegmentExistsError, SharedMemoryGoneError
 from ._header import (
     FLAGS,
+    HEADER_HOLDER,
+    HEADER_SEMAPHORE,
     HOLDER,
     IN_FLIGHT,
     KEEP,
+    MAGIC,
     PINNED_UNTIL,
     REMOVED,
     RING,
+    SEMAPHORE,
     HeaderInfo,
     check_schema,
     read_header,
@@ -82,7 +86,9 @@ class SharedBlock:
         name: The block's name (see :mod:`shmstruct._naming` for the POSIX names behind it).
         mmap: The mapping. numpy views and proxies hold it, so it stays mapped while any exists.
         address: The mapping's start address.
-        lock: The block's :class:`SharedLock`.
+        lock: The block's :class:`SharedLock`, the one users take.
+        header_lock: The lock the library takes, briefly, to update the header's users table
+            and references in flight (attaching never waits for the user lock).
         closed: Whether this process has stopped using the block (``close()`` was called).
         size: The mapping's size in bytes (header and data).
         data_offset: Where the data starts (the header's size).
@@ -91,7 +97,7 @@ class SharedBlock:
         rows: Table rows or log capacity (1 for a struct).
     """
 
-    __slots__ = ("name", "mmap", "address", "lock", "size", "data_offset", "schema", "kind", "rows", "closed", "_slot", "_close", "_anchor", "__weakref__")
+    __slots__ = ("name", "mmap", "address", "lock", "header_lock", "size", "data_offset", "schema", "kind", "rows", "closed", "_slot", "_close", "_anchor", "__weakref__")
 
     def __init__(self, name: str, mapping: mmap.mmap, schema: type[Any], info: HeaderInfo, slot: int, tracked: bool) -> None:
         self.name = name
@@ -100,6 +106,7 @@ class SharedBlock:
         self._anchor = ctypes.c_char.from_buffer(mapping)  # a buffer export: the address stays valid
         self.address: int = ctypes.addressof(self._anchor)
         self.lock = lock = SharedLock(name, mapping, self.address)
+        self.header_lock = header_lock = SharedLock(name, mapping, self.address, HEADER_SEMAPHORE, HEADER_HOLDER)
         self.schema = schema
         self.kind = info.kind
         self.rows = info.rows
@@ -109,7 +116,7 @@ class SharedBlock:
         # multiprocessing's registry keeps the finalizer; it runs when the block is collected, on
         # close(), or at exit after multiprocessing has joined the children (negative priority).
         self._slot = [slot]  # shared with the finalizer, which clears this process's entry
-        self._close = util.Finalize(self, _detach, (name, mapping, lock, self._slot, current_pid(), tracked), exitpriority=-10)
+        self._close = util.Finalize(self, _detach, (name, mapping, header_lock, self._slot, current_pid(), tracked), exitpriority=-10)
         _open_blocks[name] = self
 
     # ------------------------------------------------------------------ creating and attaching
@@ -160,7 +167,8 @@ class SharedBlock:
             flags = (KEEP if keep else 0) | (RING if ring else 0)
             write_header(mapping, template, kind, data_size, rows, flags, current_pid(), time.time_ns())
             anchor = ctypes.c_char.from_buffer(mapping)
-            SharedLock.initialise(mapping, ctypes.addressof(anchor))
+            SharedLock.initialise(ctypes.addressof(anchor), SEMAPHORE)
+            SharedLock.initialise(ctypes.addressof(anchor), HEADER_SEMAPHORE)
             del anchor
         except BaseException:
             _posixshmem.shm_unlink(segment_path(name))
@@ -208,7 +216,7 @@ class SharedBlock:
         info = read_header(mapping, name)
         check_schema(info, schema, name)
         block = cls(name, mapping, schema, info, -1, False)
-        with block.lock.bookkeeping():
+        with block.header_lock.bookkeeping():
             if _read(mapping, FLAGS) & REMOVED:
                 block._close.cancel()
                 raise _gone(name)
@@ -222,13 +230,13 @@ class SharedBlock:
         process's use until the reference arrives); returns what the reference carries."""
         if self.closed:
             raise ValueError(f"shared block {self.name!r} is closed in this process: it cannot be passed on")
-        with self.lock.bookkeeping():
+        with self.header_lock.bookkeeping():
             _write(self.mmap, IN_FLIGHT, _read(self.mmap, IN_FLIGHT) + 1)
             _write(self.mmap, PINNED_UNTIL, max(_read(self.mmap, PINNED_UNTIL), time.time_ns() + int(HANDOFF_GRACE * 1e9)))
         return (self.name, self.schema)
 
     def _arrived(self) -> None:
-        with self.lock.bookkeeping():
+        with self.header_lock.bookkeeping():
             in_flight = _read(self.mmap, IN_FLIGHT)
             if in_flight > 0:
                 _write(self.mmap, IN_FLIGHT, in_flight - 1)
@@ -435,8 +443,8 @@ def peek(name: str) -> dict[str, Any] | None:
 
 
 def remove(name: str) -> None:
-    """Remove the names of block ``name`` now, whoever uses it (processes that have it mapped keep
-    working). For blocks created with ``keep=True``, or left behind.
+    """Remove shared segment ``name`` now, whoever uses it (processes that have it mapped keep
+    working). For segments created with ``keep=True``, or left behind.
 
     Raises:
         SharedMemoryGoneError: No such segment.
@@ -452,10 +460,9 @@ def remove(name: str) -> None:
         mapping = mmap.mmap(fd, size) if size else None
     finally:
         os.close(fd)
-    if mapping is None:
-        raise SegmentError(f"shared segment {name!r} is empty: not a shmstruct block")
-    with mapping:
-        read_header(mapping, name)
+    if mapping is None or size < FLAGS + 8 or mapping[: len(MAGIC)] != MAGIC:
+        raise SegmentError(f"shared segment {name!r} is not a shmstruct block: not removing it")
+    with mapping:  # a damaged block (truncated, another version) can still be removed
         _write(mapping, FLAGS, _read(mapping, FLAGS) | REMOVED)
     release_names(name)
 

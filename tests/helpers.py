@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import ctypes
+import os
+import select
+import subprocess
+import sys
+import textwrap
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from multiprocessing.context import BaseContext
@@ -249,3 +256,83 @@ def append_from_remembered(x: float) -> int:
 def column_sum_of_remembered(name: str) -> float:
     """A pool task: sum a column of the table the initializer received."""
     return float(_initialized.column(name).sum())
+
+
+# --------------------------------------------------------------------------- unrelated processes
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+ROOT_DIR = os.path.dirname(TESTS_DIR)
+
+
+class Script:
+    """A Python program run as an unrelated process (not a multiprocessing child), talking to the
+    test line by line over stdin/stdout. Its code may ``from helpers import ...``."""
+
+    def __init__(self, directory: str, code: str, name: str = "script") -> None:
+        path = os.path.join(directory, f"{name}.py")
+        with open(path, "w") as source:
+            source.write(f"import sys\nsys.path[:0] = [{TESTS_DIR!r}, {ROOT_DIR!r}]\n" + textwrap.dedent(code))
+        self.process = subprocess.Popen(
+            [sys.executable, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def expect(self, prefix: str, timeout: float = JOIN_TIMEOUT) -> str:
+        """The next line the program prints, which must start with ``prefix``."""
+        stdout = self.process.stdout
+        assert stdout is not None
+        ready, _, _ = select.select([stdout], [], [], timeout)
+        line = stdout.readline() if ready else ""
+        if not line.startswith(prefix):
+            self.process.kill()
+            _, err = self.process.communicate(timeout=JOIN_TIMEOUT)
+            raise AssertionError(f"expected a line starting {prefix!r}, got {line!r}; stderr:\n{err}")
+        return line.rstrip("\n")
+
+    def send(self, line: str) -> None:
+        stdin = self.process.stdin
+        assert stdin is not None
+        stdin.write(line + "\n")
+        stdin.flush()
+
+    def finish(self, timeout: float = JOIN_TIMEOUT) -> tuple[int, str]:
+        """Close its stdin, wait for it to exit, and return (exit status, stderr)."""
+        try:
+            _, err = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            _, err = self.process.communicate()
+            raise AssertionError(f"script did not finish in {timeout}s; stderr:\n{err}") from None
+        return self.process.returncode, err
+
+
+def wait_until(condition: Any, timeout: float = 10.0) -> bool:
+    """Poll ``condition()`` until it is true or ``timeout`` seconds pass (for effects of other
+    processes that send no event, such as a name disappearing from /dev/shm)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+
+
+def segment_exists(name: str) -> bool:
+    """Whether shared segment ``name`` is still in /dev/shm."""
+    return os.path.exists(f"/dev/shm/shms_{name}")
+
+
+def hold_lock_forever(s: Any, held: Any, how: str) -> None:
+    """Take ``s``'s lock (``how``: "lock", "unrecorded" or "bookkeeping"), say so, and never let go."""
+    if how == "lock":
+        s.lock.acquire()
+    elif how == "unrecorded":
+        s.lock._sem.acquire()  # the state a holder killed between taking the semaphore and recording itself leaves
+    else:
+        s.lock.bookkeeping().__enter__()
+    held.set()
+    threading.Event().wait()
