@@ -11,7 +11,6 @@ import argparse
 import ctypes
 import datetime
 import json
-import mmap
 import os
 import sys
 import time
@@ -23,7 +22,7 @@ import numpy as np
 from ._errors import SharedMemoryGoneError, ShmStructError
 from ._header import APPENDED, FLAGS, KEEP, RING, dtype_from_description, read_header
 from ._lock import SharedLock
-from ._memory import DEFAULT_MODE, _posixshmem, live_names, peek, remove
+from ._memory import DEFAULT_MODE, _posixshmem, live_names, map_segment, peek, remove
 from ._naming import check_name, segment_path
 
 __all__ = ["main"]
@@ -88,7 +87,7 @@ def read_values(name: str, limit: int) -> dict[str, Any]:
     except FileNotFoundError:
         raise SharedMemoryGoneError(f"no shared segment named {name!r}") from None
     try:
-        mapping = mmap.mmap(fd, os.fstat(fd).st_size)
+        mapping = map_segment(fd, os.fstat(fd).st_size)
     finally:
         os.close(fd)
     info = read_header(mapping, name)

@@ -161,7 +161,7 @@ class SharedBlock:
                 os.ftruncate(fd, total)
                 if pattern:
                     _fill(fd, template.header_size, data_size, pattern)
-                mapping = mmap.mmap(fd, total)
+                mapping = map_segment(fd, total)
             finally:
                 os.close(fd)
             flags = (KEEP if keep else 0) | (RING if ring else 0)
@@ -210,7 +210,7 @@ class SharedBlock:
             size = os.fstat(fd).st_size
             if size == 0:
                 raise SegmentError(f"shared segment {name!r} is empty: not a shmstruct block, or still being created")
-            mapping = mmap.mmap(fd, size)
+            mapping = map_segment(fd, size)
         finally:
             os.close(fd)
         info = read_header(mapping, name)
@@ -274,6 +274,14 @@ class SharedBlock:
     def offset_of(self, obj: Any) -> int:
         """The byte offset of a ctypes object that lives in this block."""
         return ctypes.addressof(obj) - self.address
+
+
+def map_segment(fd: int, size: int, **options: Any) -> mmap.mmap:
+    """Map ``size`` bytes of segment ``fd`` shared. Python 3.13+ is told not to keep a duplicate of
+    the descriptor (before 3.13 every open block holds one file descriptor)."""
+    if sys.version_info >= (3, 13):
+        options["trackfd"] = False
+    return mmap.mmap(fd, size, **options)
 
 
 def _attached_lock(name: str, schema: type[Any]) -> SharedLock:

@@ -336,3 +336,52 @@ def hold_lock_forever(s: Any, held: Any, how: str) -> None:
         s.lock.bookkeeping().__enter__()
     held.set()
     threading.Event().wait()
+
+
+def shared_things() -> tuple[Any, ...]:
+    """One of each kind of shared object: a struct, a table, a log, a row of a table and a slice."""
+    counter = Counter(value=1)
+    table = Particle.table(6)
+    log = Particle.log(10)
+    log.append(x=1.0)
+    return counter, table, log, table[3], table[4:6]
+
+
+def bump(things: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Change each shared object through the reference received, and send the references back."""
+    counter, table, log, row, part = things
+    with counter.lock:
+        counter.value += 1
+    table.column("x")[:2] += 1.0
+    log.append(x=2.0)
+    row.y = 5.0
+    part.column("mass")[:] = 3.0
+    return things
+
+
+def check_bumped(things: tuple[Any, ...], times: int) -> None:
+    """What ``times`` calls of :func:`bump` leave, seen through the parent's own objects."""
+    counter, table, log, row, part = things
+    assert counter.value == 1 + times
+    assert table.column("x").tolist() == [float(times)] * 2 + [0.0] * 4
+    assert sorted(log.column("x").tolist()) == [1.0] + [2.0] * times
+    assert row.y == (5.0 if times else 0.0) and table[3].y == row.y
+    assert table.column("mass").tolist() == [1.0] * 4 + [3.0 if times else 1.0] * 2
+
+
+def bump_from_queue(inbox: Any, outbox: Any) -> None:
+    outbox.put(bump(inbox.get(timeout=JOIN_TIMEOUT)))
+
+
+def bump_from_pipe(end: Any) -> None:
+    end.send(bump(end.recv()))
+
+
+def make_shared(value: int) -> tuple[Any, ...]:
+    """A worker creates shared objects and returns them (then drops its own references)."""
+    counter = Counter(value=value)
+    table = Particle.table(3)
+    table.column("x")[:] = float(value)
+    log = Particle.log(4)
+    log.append(x=float(value))
+    return counter, table, log
