@@ -24,6 +24,7 @@ offset field        meaning
 136    recoveries   how many times the lock was taken over from a dead holder
 144    pinned_until until when (``time.time_ns()``) references in flight keep the block
 152    header_holder pid holding the header lock (see below), 0 when free
+160    header_recoveries  takeovers of the header lock from a dead holder
 192    semaphore    the user lock's process-shared POSIX semaphore (``sem_t``, 32 bytes on Linux)
 224    header_sem   the header lock's semaphore: held briefly by the library itself while it
                     updates the users table or the references in flight, so that attaching
@@ -66,6 +67,7 @@ __all__ = [
     "PINNED_UNTIL",
     "SEMAPHORE",
     "HEADER_HOLDER",
+    "HEADER_RECOVERIES",
     "HEADER_SEMAPHORE",
     "USERS",
     "KEEP",
@@ -86,7 +88,7 @@ KIND_CODES = {kind: code for code, kind in KINDS.items()}
 
 _FIXED = struct.Struct("<8sIIQQ32sqqqQQqqQq")  # magic .. dead_holder, 136 bytes
 HOLDER, FLAGS, ROWS, APPENDED, IN_FLIGHT, DEAD_HOLDER, RECOVERIES, PINNED_UNTIL = 80, 88, 96, 104, 112, 128, 136, 144
-HEADER_HOLDER, SEMAPHORE, HEADER_SEMAPHORE = 152, 192, 224
+HEADER_HOLDER, HEADER_RECOVERIES, SEMAPHORE, HEADER_SEMAPHORE = 152, 160, 192, 224
 USERS = 256
 SLOTS = 64
 _SLOT_SIZE = 8

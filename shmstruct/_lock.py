@@ -71,13 +71,16 @@ class SharedLock:
     may then hold that process's half-finished update.
     """
 
-    __slots__ = ("block_name", "_sem", "_twin", "_try", "_release", "_holder", "_depth", "_pid", "_mapping", "_reference", "__weakref__")
+    __slots__ = ("block_name", "_recoveries_at", "_sem", "_twin", "_try", "_release", "_holder", "_depth", "_pid", "_mapping", "_reference", "__weakref__")
 
-    def __init__(self, block_name: str, mapping: Any, address: int, semaphore: int = SEMAPHORE, holder: int = HOLDER) -> None:
+    def __init__(
+        self, block_name: str, mapping: Any, address: int, semaphore: int = SEMAPHORE, holder: int = HOLDER, recoveries: int = RECOVERIES
+    ) -> None:
         # SemLock keeps a raw pointer into the mapping; holding the mapping (and the ctypes export
-        # below) keeps it mapped for as long as this object lives. ``semaphore`` and ``holder``
-        # are header offsets: the user lock's by default, the header lock's for the library.
+        # below) keeps it mapped for as long as this object lives. ``semaphore``, ``holder`` and
+        # ``recoveries`` are header offsets: the user lock's by default, the header lock's for the library.
         self.block_name = block_name
+        self._recoveries_at = recoveries
         self._sem = _multiprocessing.SemLock._rebuild(address + semaphore, _RECURSIVE_MUTEX, 1, None)
         self._twin = _multiprocessing.SemLock._rebuild(address + semaphore, _SEMAPHORE, 1, None)  # any process may release it
         self._try = self._sem.acquire
@@ -205,8 +208,13 @@ class SharedLock:
         return True
 
     def _recoveries(self) -> int:
-        count: int = struct.unpack_from("<q", self._mapping, RECOVERIES)[0]
+        count: int = struct.unpack_from("<q", self._mapping, self._recoveries_at)[0]
         return count
+
+    @property
+    def recoveries(self) -> int:
+        """How many times the lock has been taken over from a holder that died holding it."""
+        return self._recoveries()
 
     def _recover(self, seen: int, epoch: int) -> tuple[int, list[int]] | None:
         """Hand the semaphore back for a dead holder, unless the situation changed; returns
@@ -223,7 +231,7 @@ class SharedLock:
                 pass
             suspects = [] if seen else [pid for pid in user_pids(self._mapping) if pid and not is_alive(pid)]
             struct.pack_into("<q", self._mapping, DEAD_HOLDER, abs(seen) or (suspects[0] if suspects else -1))
-            struct.pack_into("<q", self._mapping, RECOVERIES, epoch + 1)
+            struct.pack_into("<q", self._mapping, self._recoveries_at, epoch + 1)
             self._twin.release()
         return (seen, suspects)
 

@@ -39,6 +39,7 @@ from ._errors import SegmentError, SegmentExistsError, SharedMemoryGoneError
 from ._header import (
     FLAGS,
     HEADER_HOLDER,
+    HEADER_RECOVERIES,
     HEADER_SEMAPHORE,
     HOLDER,
     IN_FLIGHT,
@@ -106,7 +107,7 @@ class SharedBlock:
         self._anchor = ctypes.c_char.from_buffer(mapping)  # a buffer export: the address stays valid
         self.address: int = ctypes.addressof(self._anchor)
         self.lock = lock = SharedLock(name, mapping, self.address)
-        self.header_lock = header_lock = SharedLock(name, mapping, self.address, HEADER_SEMAPHORE, HEADER_HOLDER)
+        self.header_lock = header_lock = SharedLock(name, mapping, self.address, HEADER_SEMAPHORE, HEADER_HOLDER, HEADER_RECOVERIES)
         self.schema = schema
         self.kind = info.kind
         self.rows = info.rows

@@ -385,3 +385,58 @@ def make_shared(value: int) -> tuple[Any, ...]:
     log = Particle.log(4)
     log.append(x=float(value))
     return counter, table, log
+
+
+# --------------------------------------------------------------------------- the stress test
+
+
+class Tally(SharedStruct):
+    total: int = 0
+    done: NDArray[np.int64] = array(256)  # completed increments, per worker id
+    scratch: float = 0.0
+
+
+class Mark(SharedStruct):
+    """A log row whose check field derives from the other two: a torn row shows."""
+
+    worker: int = -1
+    seq: int = -1
+    check: int = -1
+
+
+def mark_check(worker: int, seq: int) -> int:
+    return seq * 7919 + worker * 1_000_003
+
+
+def stress_worker(wid: int, tally_name: str, log: Any, scratch_name: str, ready: Any, stop: Any) -> None:
+    """Mixed work until told to stop: reads, writes, locked increments, appends, attach/detach."""
+    import random
+    import warnings
+
+    warnings.simplefilter("ignore", shmstruct.DeadHolderWarning)  # expected: others get killed
+    tally = Tally.attach(tally_name)
+    rng = random.Random(wid)
+    seq = 0
+    ready.set()
+    while not stop.is_set():
+        for _ in range(200):
+            op = rng.random()
+            if op < 0.30:
+                with tally.lock:
+                    tally.total += 1
+                    tally.done[wid] += 1
+            elif op < 0.55:
+                try:
+                    log.append(worker=wid, seq=seq, check=mark_check(wid, seq))
+                    seq += 1
+                except shmstruct.LogFullError:
+                    pass
+            elif op < 0.75:
+                _ = tally.total + tally.scratch
+            elif op < 0.95:
+                tally.scratch = rng.random()
+            else:
+                other = Counter.attach(scratch_name)
+                with other.lock:
+                    other.value += 1
+                other.close()
