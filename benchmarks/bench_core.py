@@ -48,6 +48,19 @@ def bench_scalars(number: int, repeat: int) -> None:
     report("locked increment (vs Value + get_lock())", ours, theirs, "<= 0.8x", ours <= 0.8 * theirs)
 
 
+def bench_lock(number: int, repeat: int) -> None:
+    # The lock is crash-safe (issue 4): it records its holder on every acquire, in Python.
+    s = Counter()
+    rlock = mp.RLock()
+    env = {"lock": s.lock, "rlock": rlock}
+    ours = best("with lock: pass", env, number, repeat)
+    theirs = best("with rlock: pass", env, number, repeat)
+    report("uncontended with s.lock (vs with mp.RLock())", ours, theirs, "<= 1.5x", ours <= 1.5 * theirs)
+    ours = best("lock.acquire(); lock.release()", env, number, repeat)
+    theirs = best("rlock.acquire(); rlock.release()", env, number, repeat)
+    report("  acquire()+release() (vs RLock's, C methods)", ours, theirs, "info", True)
+
+
 def bench_array_sum(repeat: int) -> None:
     s = Big()
     s.data[:] = np.random.default_rng(0).random(s.data.shape)
@@ -89,6 +102,7 @@ def main() -> None:
     number, repeat = (20_000, 3) if args.quick else (300_000, 7)
     print(f"Python {sys.version.split()[0]}, numpy {np.__version__}, shmstruct {shmstruct.__version__}")
     bench_scalars(number, repeat)
+    bench_lock(number, repeat)
     bench_array_sum(repeat)
     bench_creation(repeat)
     summary()

@@ -94,7 +94,25 @@ def add_row(entries: shmstruct.Log[State]) -> int:
 
 add_row(log)
 
+# Names, attaching, options and closing.
+assert_type(s.name, str)
+assert_type(State.attach(s.name), State)
+assert_type(State.options(name="typed-state", keep=False, mode=0o600)(steps=3), State)
+assert_type(shmstruct.Table.attach(rows.name, State), shmstruct.Table[State])
+assert_type(shmstruct.Log.attach(log.name, State), shmstruct.Log[State])
+with State() as temporary:
+    assert_type(temporary, State)
+with State.table(2) as scoped_rows:
+    assert_type(scoped_rows, shmstruct.Table[State])
+assert_type(s.lock.holder, int | None)
+assert_type(s.lock.recoveries, int)
+s.close()
+shmstruct.unlink("typed-state")
+
 # Must fail.
+State.options(name="x")(stpes=1)  # type: ignore[call-arg]
+State.options(nme="x")  # type: ignore[call-arg]
+State.attach(3)  # type: ignore[arg-type]
 s.steps = "many"  # type: ignore[assignment]
 s.running = 1.5  # type: ignore[assignment]
 log.append(stpes=1)  # type: ignore[call-arg]
