@@ -144,7 +144,10 @@ class SharedLock:
         """
         if not self._sem._is_mine():
             raise AssertionError(f"release of the lock of block {self.block_name!r}, which this thread does not hold")
-        self.__exit__()
+        self._depth -= 1
+        if not self._depth:
+            self._holder.value = 0
+        self._release()
 
     @contextlib.contextmanager
     def bookkeeping(self, timeout: float | None = None) -> Iterator[bool]:

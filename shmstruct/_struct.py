@@ -195,7 +195,7 @@ def _make_setattr(cls: Any) -> Callable[[Any, str, Any], None]:
             store, low, high, fast_type = writers[name]
         except KeyError:
             raise _no_such_field(type(self), name) from None
-        if value.__class__ is fast_type and low <= value <= high:
+        if type(value) is fast_type and low <= value <= high:
             store(self, value)
         else:
             slow_write(self, name, value)
@@ -525,8 +525,9 @@ if TYPE_CHECKING:
     class SharedStruct:
         """Base class of schemas: subclass it and declare fields with type annotations.
 
-        Each instance owns (or attaches to) one shared block that holds every field, plus one
-        re-entrant lock. See the module documentation for the concurrency model.
+        Each instance is a live proxy of one shared segment that holds every field, plus one
+        re-entrant, crash-safe lock. Instances pickle to a reference; ``Schema.attach(name)``
+        reaches the same segment from any process; ``close()`` ends this process's use of it.
         """
 
         layout: ClassVar[Layout]
@@ -578,11 +579,16 @@ else:
     class SharedStruct(_StructMethods, ctypes.Structure, metaclass=SchemaMeta):
         """Base class of schemas: subclass it and declare fields with type annotations.
 
-        Each instance owns (or attaches to) one shared block that holds every field, plus one
-        re-entrant lock: ``with s.lock:`` makes several reads and writes one step for every other
-        process. Scalars read and write as Python values with checked writes; ``text(n)`` fields
-        read as ``str``; ``array(shape)`` fields read as zero-copy numpy views; ``nested()`` fields
-        are proxies into the same block.
+        Each instance is a live proxy of one shared segment that holds every field, plus one
+        re-entrant, crash-safe lock: ``with s.lock:`` makes several reads and writes one step for
+        every other process. Scalars read and write as Python values with checked writes;
+        ``text(n)`` fields read as ``str``; ``array(shape)`` fields read as zero-copy numpy views;
+        ``nested()`` fields are proxies into the same segment.
+
+        Instances pickle to a reference (the segment's ``name``), so they can be handed to any
+        process; ``Schema.attach(name)`` reaches the same segment from any process on the machine.
+        ``close()`` (or a ``with`` block) ends this process's use of it; the last process to stop
+        removes it.
         """
 
         _shm_root_ = True
