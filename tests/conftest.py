@@ -28,9 +28,12 @@ def ctx(request: pytest.FixtureRequest) -> BaseContext:
 
 @pytest.fixture(scope="session", autouse=True)
 def no_leaked_shared_memory() -> Iterator[None]:
-    """After the whole suite, nothing of ours is left in /dev/shm."""
+    """After the whole suite, nothing of ours is left in /dev/shm. (Set SHMSTRUCT_SKIP_LEAK_CHECK=1
+    when another program on the machine creates segments at the same time.)"""
     before = ours_in_dev_shm()
     yield
+    if os.environ.get("SHMSTRUCT_SKIP_LEAK_CHECK"):
+        return
     gc.collect()
     leaked = ours_in_dev_shm() - before
     assert not leaked, f"shared memory left behind by the suite: {sorted(leaked)}"

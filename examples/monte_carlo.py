@@ -1,10 +1,10 @@
-"""shmstruct demo: four worker processes fill one shared struct while the parent analyses it.
+"""Parallel Monte Carlo: four worker processes fill one shared struct while the parent analyses it.
 
 Each worker throws random points at the unit square, counts the ones inside the quarter circle
 (its own counter) and adds their distances to a shared histogram. The parent watches the live
 numbers with numpy while they work and prints an estimate of pi at the end.
 
-Run: python examples/demo.py
+Run: python examples/monte_carlo.py
 """
 
 from __future__ import annotations
