@@ -11,7 +11,6 @@ import argparse
 import ctypes
 import datetime
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -19,11 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import SharedMemoryGoneError, ShmStructError
+from ._errors import ShmStructError
 from ._header import APPENDED, FLAGS, KEEP, RING, dtype_from_description, read_header
 from ._lock import SharedLock
-from ._memory import DEFAULT_MODE, _posixshmem, live_names, map_segment, peek, remove
-from ._naming import check_name, segment_path
+from ._memory import live_names, map_existing, peek, remove
 
 __all__ = ["main"]
 
@@ -81,15 +79,7 @@ def _yes(flag: bool | None) -> str:
 
 def read_values(name: str, limit: int) -> dict[str, Any]:
     """The current contents of segment ``name`` as JSON-ready data, copied under its lock."""
-    check_name(name)
-    try:
-        fd = _posixshmem.shm_open(segment_path(name), os.O_RDWR, mode=DEFAULT_MODE)
-    except FileNotFoundError:
-        raise SharedMemoryGoneError(f"no shared segment named {name!r}") from None
-    try:
-        mapping = map_segment(fd, os.fstat(fd).st_size)
-    finally:
-        os.close(fd)
+    mapping = map_existing(name)
     info = read_header(mapping, name)
     description = info.description
     dtype = dtype_from_description(description)

@@ -35,7 +35,7 @@ import weakref
 from multiprocessing import resource_tracker, util
 from typing import Any
 
-from ._errors import SegmentError, SegmentExistsError, SharedMemoryGoneError
+from ._errors import SegmentError, SegmentExistsError, SharedMemoryGoneError, ShmStructError
 from ._header import (
     FLAGS,
     HEADER_HOLDER,
@@ -202,18 +202,7 @@ class SharedBlock:
 
     @classmethod
     def _open(cls, name: str, schema: type[Any]) -> SharedBlock:
-        check_name(name)
-        try:
-            fd = _posixshmem.shm_open(segment_path(name), os.O_RDWR, mode=DEFAULT_MODE)
-        except FileNotFoundError:
-            raise _gone(name) from None
-        try:
-            size = os.fstat(fd).st_size
-            if size == 0:
-                raise SegmentError(f"shared segment {name!r} is empty: not a shmstruct block, or still being created")
-            mapping = map_segment(fd, size)
-        finally:
-            os.close(fd)
+        mapping = map_existing(name)
         info = read_header(mapping, name)
         check_schema(info, schema, name)
         block = cls(name, mapping, schema, info, -1, False)
@@ -283,6 +272,29 @@ def map_segment(fd: int, size: int, **options: Any) -> mmap.mmap:
     if sys.version_info >= (3, 13):
         options["trackfd"] = False
     return mmap.mmap(fd, size, **options)
+
+
+def map_existing(name: str, access: int = mmap.ACCESS_WRITE) -> mmap.mmap:
+    """Map the whole of the existing segment ``name`` (``mmap.ACCESS_READ`` for a read-only look).
+
+    Raises:
+        SegmentNameError: ``name`` is not a valid segment name.
+        SharedMemoryGoneError: No such segment.
+        SegmentError: The segment is empty (not a shmstruct block, or still being created).
+    """
+    check_name(name)
+    flags = os.O_RDONLY if access == mmap.ACCESS_READ else os.O_RDWR
+    try:
+        fd = _posixshmem.shm_open(segment_path(name), flags, mode=DEFAULT_MODE)
+    except FileNotFoundError:
+        raise _gone(name) from None
+    try:
+        size = os.fstat(fd).st_size
+        if size == 0:
+            raise SegmentError(f"shared segment {name!r} is empty: not a shmstruct block, or still being created")
+        return map_segment(fd, size, access=access)
+    finally:
+        os.close(fd)
 
 
 def _attached_lock(name: str, schema: type[Any]) -> SharedLock:
@@ -423,16 +435,9 @@ def peek(name: str) -> dict[str, Any] | None:
     """Read block ``name``'s header without using the block (for the watcher and the command line);
     ``None`` if no such segment exists."""
     try:
-        fd = _posixshmem.shm_open(segment_path(name), os.O_RDONLY, mode=DEFAULT_MODE)
-    except (FileNotFoundError, PermissionError):
+        mapping = map_existing(name, mmap.ACCESS_READ)
+    except (ShmStructError, PermissionError):
         return None
-    try:
-        size = os.fstat(fd).st_size
-        if size == 0:
-            return None
-        mapping = mmap.mmap(fd, size, access=mmap.ACCESS_READ)
-    finally:
-        os.close(fd)
     with mapping:
         try:
             info = read_header(mapping, name)
@@ -447,7 +452,7 @@ def peek(name: str) -> dict[str, Any] | None:
             "live_users": [p for p in users if is_alive(p)],
             "wanted": _still_wanted(mapping),
             "holder": _read(mapping, HOLDER),
-            "size": size,
+            "size": len(mapping),
         }
 
 
@@ -459,17 +464,12 @@ def remove(name: str) -> None:
         SharedMemoryGoneError: No such segment.
         SegmentError: The segment is not a shmstruct block.
     """
-    check_name(name)
     try:
-        fd = _posixshmem.shm_open(segment_path(name), os.O_RDWR, mode=DEFAULT_MODE)
-    except FileNotFoundError:
-        raise _gone(name) from None
-    try:
-        size = os.fstat(fd).st_size
-        mapping = mmap.mmap(fd, size) if size else None
-    finally:
-        os.close(fd)
-    if mapping is None or size < FLAGS + 8 or mapping[: len(MAGIC)] != MAGIC:
+        mapping = map_existing(name)
+    except SegmentError:
+        raise SegmentError(f"shared segment {name!r} is empty: not a shmstruct block, not removing it") from None
+    if len(mapping) < FLAGS + 8 or mapping[: len(MAGIC)] != MAGIC:
+        mapping.close()
         raise SegmentError(f"shared segment {name!r} is not a shmstruct block: not removing it")
     with mapping:  # a damaged block (truncated, another version) can still be removed
         _write(mapping, FLAGS, _read(mapping, FLAGS) | REMOVED)
