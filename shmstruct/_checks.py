@@ -147,7 +147,9 @@ def array_preparer(field: Field) -> Preparer:
 
 
 def _check_cast(field: Field, source: np.ndarray[Any, Any], target: np.dtype[Any]) -> None:
-    if source.dtype.kind not in "biuf" or not np.can_cast(source.dtype, target, casting="same_kind"):
+    kinds = source.dtype.kind + target.kind
+    integers = kinds in ("ii", "iu", "ui", "uu")  # any width and sign: the range check below decides
+    if (source.dtype.kind == "b") != (target.kind == "b") or not (integers or np.can_cast(source.dtype, target, casting="same_kind")):
         raise FieldTypeError(f"{field.qualname}: cannot store {source.dtype} values in a {target} array without changing them")
     if source.size == 0:
         return

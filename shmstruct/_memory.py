@@ -98,7 +98,7 @@ class SharedBlock:
         rows: Table rows or log capacity (1 for a struct).
     """
 
-    __slots__ = ("name", "mmap", "address", "lock", "header_lock", "size", "data_offset", "schema", "kind", "rows", "closed", "_slot", "_close", "_anchor", "__weakref__")
+    __slots__ = ("name", "mmap", "address", "lock", "header_lock", "size", "data_offset", "schema", "kind", "rows", "closed", "_slot", "_close", "_anchor", "_views", "__weakref__")
 
     def __init__(self, name: str, mapping: mmap.mmap, schema: type[Any], info: HeaderInfo, slot: int, tracked: bool) -> None:
         self.name = name
@@ -113,6 +113,7 @@ class SharedBlock:
         self.rows = info.rows
         self.data_offset = info.header_size
         self.closed = False
+        self._views: weakref.ref[Any] | None = None
         lock._reference = weakref.WeakMethod(self._lock_reference)
         # multiprocessing's registry keeps the finalizer; it runs when the block is collected, on
         # close(), or at exit after multiprocessing has joined the children (negative priority).
@@ -260,6 +261,17 @@ class SharedBlock:
         self._close()
         if _open_blocks.get(self.name) is self:
             del _open_blocks[self.name]
+
+    def view_buffer(self) -> Any:
+        """The buffer numpy views of this block are made on: a ctypes array over the mapping that
+        holds the block, so that a view alone keeps this process counted as a user (the block
+        itself only holds it weakly: no reference cycle delays the block's release)."""
+        buffer: Any = self._views() if self._views is not None else None
+        if buffer is None:
+            buffer = (ctypes.c_char * self.size).from_buffer(self.mmap)
+            buffer.block = self
+            self._views = weakref.ref(buffer)
+        return buffer
 
     def offset_of(self, obj: Any) -> int:
         """The byte offset of a ctypes object that lives in this block."""

@@ -59,7 +59,7 @@ def snapshot_model(schema: type[Any]) -> type[BaseModel]:
 
         layout: Layout = schema.layout
         definitions: dict[str, Any] = {f.name: (_model_type(f), ...) for f in layout.fields}
-        config = ConfigDict(frozen=True, arbitrary_types_allowed=True, ser_json_bytes="base64")
+        config = ConfigDict(frozen=True, arbitrary_types_allowed=True, ser_json_bytes="base64", val_json_bytes="base64")
         model = create_model(f"{schema.__name__}Snapshot", __config__=config, __module__=schema.__module__, **definitions)
         setattr(schema, _MODEL_ATTRIBUTE, model)
     return model  # type: ignore[no-any-return]

@@ -105,7 +105,7 @@ class _ArrayAttribute:
             return self
         f = self.field
         block = _block_of(obj)
-        view: np.ndarray[Any, Any] = np.ndarray(f.shape, dtype=f.dtype.base, buffer=block.mmap, offset=block.offset_of(obj) + f.offset)
+        view: np.ndarray[Any, Any] = np.ndarray(f.shape, dtype=f.dtype.base, buffer=block.view_buffer(), offset=block.offset_of(obj) + f.offset)
         obj.__dict__[f.name] = view
         return view
 
@@ -270,6 +270,11 @@ class SchemaMeta(_StructType):
             _check_name(name, field_name, inherited, parents[0])
             default = namespace.pop(field_name, MISSING)
             own.append(resolve_field(name, field_name, annotation, default, _schema_dtype))
+        for field_name in inherited & namespace.keys():
+            raise SchemaError(
+                f"{name}.{field_name}: a subclass cannot change the field {field_name!r} of its parent "
+                f"(its default or its type); declare a field with another name"
+            )
         namespace["_fields_"] = [(f.name, f.ctype) for f in own]
         namespace["layout"] = compile_layout(name, own, parent_layout)
         return super().__new__(mcls, name, bases, namespace, **kwargs)
@@ -358,7 +363,8 @@ def _install_runtime(cls: Any, layout: Layout) -> None:
         try:
             defaults.append((ops[f.name].store, ops[f.name].prepare(default)))
         except (TypeError, ValueError) as exc:
-            raise SchemaError(f"{f.qualname}: the default {short_repr(default)} is invalid: {exc}") from None
+            detail = str(exc).removeprefix(f"{f.qualname}: ").removeprefix(f"{f.qualname} ")
+            raise SchemaError(f"{f.qualname}: the default {short_repr(default)} is invalid: {detail}") from None
     image = _write_image(cls, bytes(layout.size), defaults)
     setattr(cls, "_shm_default_image_", image)
     setattr(cls, "_shm_default_runs_", _default_runs(image, layout))

@@ -53,7 +53,7 @@ class Table(Generic[S]):
         self._offset = offset
         dtype: np.dtype[np.void] = schema.dtype  # type: ignore[attr-defined]
         self._itemsize = dtype.itemsize
-        self._storage: Records = np.ndarray((rows,), dtype=dtype, buffer=block.mmap, offset=offset)
+        self._storage: Records = np.ndarray((rows,), dtype=dtype, buffer=block.view_buffer(), offset=offset)
 
     def _rows(self) -> Records:
         """The rows in use: all of them for a table, the appended ones for a log."""

@@ -9,6 +9,7 @@ numpy dtype and value range) lives in one :class:`ScalarType` row.
 from __future__ import annotations
 
 import ctypes
+import sys
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeAlias
 
@@ -32,6 +33,10 @@ __all__ = [
 ]
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+#: The largest double that rounds to a finite float32 (FLOAT32_MAX plus just under half a unit in
+#: the last place): C and numpy store anything up to it as FLOAT32_MAX.
+FLOAT32_LIMIT = float(np.nextafter(FLOAT32_MAX + 2.0**103, 0.0))
+DOUBLE_MAX = sys.float_info.max
 
 
 @dataclass(frozen=True)
@@ -84,8 +89,8 @@ def _build_table() -> dict[type[Any], ScalarType]:
     )  # fmt: skip
     for ctype in integers:
         table[ctype] = _integer_row(ctype)
-    table[ctypes.c_float] = ScalarType(ctypes.c_float, float, "float", np.dtype(np.float32), -FLOAT32_MAX, FLOAT32_MAX)
-    table[ctypes.c_double] = ScalarType(ctypes.c_double, float, "double", np.dtype(np.float64), -np.inf, np.inf)
+    table[ctypes.c_float] = ScalarType(ctypes.c_float, float, "float", np.dtype(np.float32), -FLOAT32_LIMIT, FLOAT32_LIMIT)
+    table[ctypes.c_double] = ScalarType(ctypes.c_double, float, "double", np.dtype(np.float64), -DOUBLE_MAX, DOUBLE_MAX)
     table[ctypes.c_bool] = ScalarType(ctypes.c_bool, bool, "bool", np.dtype(np.bool_), False, True)
     table[ctypes.c_char] = ScalarType(ctypes.c_char, bytes, "char", np.dtype("S1"))
     if ctypes.sizeof(ctypes.c_wchar) == 4:  # numpy's 'U1' is UCS-4: only then do the layouts agree

@@ -111,6 +111,8 @@ def test_float32_overflow_is_rejected_but_inf_and_nan_are_stored() -> None:
     assert s.x != s.x
     s.x = 0.1
     assert s.x == pytest.approx(0.1, rel=1e-7)
+    s.x = 3.4028235e38  # numpy prints float32's max like this: it rounds to it, as in C
+    assert s.x == float(np.finfo(np.float32).max)
 
 
 def test_numpy_scalars_are_accepted_and_checked() -> None:
@@ -187,6 +189,25 @@ def test_array_assignment_copies_after_checks() -> None:
     assert s.matrix.sum() == 6.0
 
 
+def test_array_assignment_takes_ints_of_any_sign_in_range_and_refuses_bools() -> None:
+    class Pixels(SharedStruct):
+        px: NDArray[np.uint8] = array(3)
+        counts: NDArray[np.int32] = array(2)
+        flags: NDArray[np.bool_] = array(2)
+
+    p = Pixels()
+    p.px = [1, 2, 255]  # a list of Python ints is int64: fine while every value fits
+    p.px = np.array([3, 4, 5], dtype=np.int16)
+    assert p.px.tolist() == [3, 4, 5]
+    with pytest.raises(FieldValueError, match=r"values -1\.\.5 are out of range for uint8"):
+        p.px = [-1, 2, 5]
+    with pytest.raises(FieldTypeError, match="cannot store bool values in a int32 array"):
+        p.counts = np.array([True, False])
+    with pytest.raises(FieldTypeError, match="cannot store int64 values in a bool array"):
+        p.flags = [1, 0]
+    assert p.px.tolist() == [3, 4, 5] and p.counts.tolist() == [0, 0] and p.flags.tolist() == [False, False]
+
+
 def test_text_round_trip_with_multibyte_characters() -> None:
     s = State()
     s.label = "日本語テキスト"[:5]  # 15 bytes
@@ -254,6 +275,28 @@ def test_snapshot_is_a_frozen_pydantic_model() -> None:
 def test_snapshot_of_every_type_dumps_json() -> None:
     data = json.loads(EveryType().snapshot().model_dump_json())
     assert data["uq"] == 2**50 and data["u"] == "x" and data["words"] == "hello" and data["where"]["y"] == 2.0
+
+
+def test_snapshot_json_round_trips_char_fields() -> None:
+    class C(SharedStruct):
+        g: Annotated[bytes, ctypes.c_char] = b"A"
+        n: int = 3
+
+    model = shmstruct.snapshot_model(C)
+    again = model.model_validate_json(C().snapshot().model_dump_json())
+    assert again.g == b"A" and again.n == 3
+
+
+def test_double_overflow_message_gives_the_finite_range() -> None:
+    class D(SharedStruct):
+        t: float = 0.0
+
+    d = D()
+    with pytest.raises(FieldValueError, match=r"out of range for double \(allowed -1\.79769e\+308\.\.1\.79769e\+308 \(or inf, -inf, nan\)\)"):
+        d.t = 10**400
+    d.t = 1.7976931348623157e308
+    d.t = float("-inf")
+    assert d.t == float("-inf")
 
 
 def test_annotated_types_constraints() -> None:

@@ -129,3 +129,17 @@ def test_a_reference_in_flight_outlives_its_sender(tmp_path: pathlib.Path) -> No
     name = received.name
     received.close()
     assert wait_until(lambda: not segment_exists(name), timeout=10.0)
+
+
+def test_a_numpy_view_alone_keeps_the_segment_in_use() -> None:
+    from helpers import EveryType
+
+    s = EveryType()
+    name, samples = s.name, s.samples
+    del s
+    assert segment_exists(name)  # the view keeps this process a user
+    again = EveryType.attach(name)
+    again.samples[:] = 4
+    assert samples.tolist() == [4] * 5  # still the same memory
+    del again, samples
+    assert not segment_exists(name)

@@ -52,6 +52,7 @@ DOUBLE = schema_for(float)
 SINGLE = schema_for(Annotated[float, ctypes.c_float])
 FLAG = schema_for(bool)
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+FLOAT32_LIMIT = float(np.nextafter(FLOAT32_MAX + 2.0**103, 0.0))  # the largest double that rounds to a finite single
 
 
 @settings(max_examples=200, deadline=None)
@@ -62,14 +63,14 @@ def test_double_round_trips_every_float(value: float) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.floats(-FLOAT32_MAX, FLOAT32_MAX))
+@given(st.floats(-FLOAT32_LIMIT, FLOAT32_LIMIT) | st.sampled_from([FLOAT32_LIMIT, -FLOAT32_LIMIT, 3.4028235e38]))
 def test_float32_stores_the_nearest_single(value: float) -> None:
     s = SINGLE(v=value)
-    assert s.v == float(np.float32(value))
+    assert s.v == float(np.float32(value)) and math.isfinite(s.v)
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.floats(min_value=FLOAT32_MAX, exclude_min=True, allow_infinity=False), st.booleans())
+@given(st.floats(min_value=FLOAT32_LIMIT, exclude_min=True, allow_infinity=False), st.booleans())
 def test_float32_rejects_finite_overflow(magnitude: float, negative: bool) -> None:
     s = SINGLE(v=1.0)
     with pytest.raises(FieldValueError, match="out of range for float"):

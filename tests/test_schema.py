@@ -113,7 +113,7 @@ def test_reserved_and_private_names_are_rejected(name: str) -> None:
 
 
 def test_invalid_defaults_are_rejected_at_definition() -> None:
-    with pytest.raises(SchemaError, match=r"S\.v: the default 300 is invalid.*-128\.\.127"):
+    with pytest.raises(SchemaError, match=r"^S\.v: the default 300 is invalid: 300 is out of range for int8_t \(allowed -128\.\.127\)$"):
         make_schema(shmstruct.int8, 300)
     with pytest.raises(SchemaError, match="S.v: the default"):
         make_schema(str, text(2, "abc"))
@@ -145,6 +145,8 @@ def test_subclass_extends_parent_fields_first() -> None:
     assert isinstance(child, Base)
     with pytest.raises(SchemaError, match="already declares"):
         type(SharedStruct)("Bad", (Base,), {"__annotations__": {"a": int}})
+    with pytest.raises(SchemaError, match=r"Bad\.a: a subclass cannot change the field 'a' of its parent"):
+        type(SharedStruct)("Bad", (Base,), {"a": 5})
 
 
 def test_layout_matches_ctypes_and_numpy() -> None:
