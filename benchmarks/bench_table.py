@@ -18,6 +18,7 @@ import numpy as np
 import shmstruct
 from measure import best_call, best_pair, note, report, summary
 from shmstruct import SharedStruct, Table
+from shmstruct._struct import default_image
 
 
 class Particle(SharedStruct):
@@ -126,7 +127,7 @@ def bench_append(rows: int, repeat: int) -> None:
 
 
 def bench_creation(rows: int, repeat: int) -> None:
-    default = np.frombuffer(Particle._shm_default_image_, dtype=Particle.dtype)[0]  # type: ignore[attr-defined]
+    default = np.frombuffer(default_image(Particle), dtype=Particle.dtype)[0]
 
     def theirs() -> None:
         private = np.zeros(rows, dtype=Particle.dtype)

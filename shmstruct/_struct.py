@@ -13,6 +13,7 @@ its ``__dict__``); nested structs are ctypes' own sub-structure proxies.
 from __future__ import annotations
 
 import ctypes
+import mmap
 import sys
 import typing
 from collections.abc import Callable, Mapping
@@ -208,18 +209,44 @@ def _no_such_field(cls: Any, name: str) -> AttributeError:
     return AttributeError(f"{cls.__name__} has no field {name!r}; its fields are: {names}")
 
 
-def _default_runs(image: bytes, layout: Layout) -> tuple[tuple[int, bytes], ...]:
-    """The non-zero stretches of the default image: what a fresh (zero-filled) block still needs."""
+def _default_runs(cls: Any, layout: Layout, defaults: list[tuple[Field, Store, Any]]) -> tuple[tuple[int, bytes], ...]:
+    """The non-zero stretches of the defaults: what a fresh (zero-filled) block still needs.
+
+    Only the bytes up to the last field with a default are ever materialised, so a schema with a
+    large array field (arrays start zero-filled) costs no large private buffer.
+    """
+    extent = max((f.offset + f.size for f, _, _ in defaults), default=0)
+    scratch = mmap.mmap(-1, max(extent, 1))  # zero pages, allocated only where a default lands
+    anchor = ctypes.c_char.from_buffer(scratch)
+    base = ctypes.addressof(anchor)
+    obj = cls.from_address(base)  # only fields below ``extent`` are written
+    for _, store, prepared in defaults:
+        store(obj, prepared)
     runs: list[tuple[int, bytes]] = []
-    for f in layout.fields:
-        chunk = image[f.offset : f.offset + f.size]
+    for f, _, _ in sorted(defaults, key=lambda entry: entry[0].offset):
+        chunk = ctypes.string_at(base + f.offset, f.size)
         if not any(chunk):
             continue
         if runs and runs[-1][0] + len(runs[-1][1]) == f.offset:
             runs[-1] = (runs[-1][0], runs[-1][1] + chunk)
         else:
             runs.append((f.offset, chunk))
+    del obj, anchor
+    scratch.close()
     return tuple(runs)
+
+
+def default_image(cls: Any) -> bytes:
+    """The bytes of one struct holding the schema's defaults (made on first use, then kept: tables,
+    logs and nested values need it; a plain struct never does)."""
+    image: bytes | None = cls.__dict__.get("_shm_default_image_")
+    if image is None:
+        buffer = bytearray(cls.layout.size)
+        for offset, data in cls._shm_default_runs_:
+            buffer[offset : offset + len(data)] = data
+        image = bytes(buffer)
+        setattr(cls, "_shm_default_image_", image)
+    return image
 
 
 def _annotations_of(namespace: dict[str, Any]) -> dict[str, Any]:
@@ -353,7 +380,7 @@ def _install_runtime(cls: Any, layout: Layout) -> None:
         elif f.kind == "text":
             setattr(cls, f.name, _TextAttribute(f))
     setattr(cls, "__setattr__", _make_setattr(cls))
-    defaults: list[tuple[Store, Any]] = []
+    defaults: list[tuple[Field, Store, Any]] = []
     for f in layout.fields:
         default = f.default
         if default is MISSING or f.kind == "array":
@@ -361,13 +388,11 @@ def _install_runtime(cls: Any, layout: Layout) -> None:
         if isinstance(default, NestedSpec):
             default = default.overrides
         try:
-            defaults.append((ops[f.name].store, ops[f.name].prepare(default)))
+            defaults.append((f, ops[f.name].store, ops[f.name].prepare(default)))
         except (TypeError, ValueError) as exc:
             detail = str(exc).removeprefix(f"{f.qualname}: ").removeprefix(f"{f.qualname} ")
             raise SchemaError(f"{f.qualname}: the default {short_repr(default)} is invalid: {detail}") from None
-    image = _write_image(cls, bytes(layout.size), defaults)
-    setattr(cls, "_shm_default_image_", image)
-    setattr(cls, "_shm_default_runs_", _default_runs(image, layout))
+    setattr(cls, "_shm_default_runs_", _default_runs(cls, layout, defaults))
 
 
 def _write_image(cls: Any, start: bytes, writes: list[tuple[Store, Any]]) -> bytes:
@@ -409,7 +434,7 @@ class _StructMethods:
     _shm_ops_: ClassVar[dict[str, FieldOps]]
     _shm_steps_: ClassVar[dict[str, tuple[Store, Preparer]]]  # the same, flattened for bulk writes
     _shm_required_: ClassVar[tuple[str, ...]]
-    _shm_default_image_: ClassVar[bytes]
+    _shm_default_runs_: ClassVar[tuple[tuple[int, bytes], ...]]
     layout: ClassVar[Layout]
 
     @classmethod
@@ -435,14 +460,14 @@ class _StructMethods:
     @classmethod
     def _shm_image_(cls, values: Mapping[str, Any]) -> bytes:
         """The bytes of one struct holding the defaults updated with ``values`` (for nested fields)."""
-        return _write_image(cls, cls._shm_default_image_, cls._shm_prepare_(values, partial=False))
+        return _write_image(cls, default_image(cls), cls._shm_prepare_(values, partial=False))
 
     @classmethod
     def table(cls, rows: int, *, name: str | None = None, keep: bool = False, mode: int = DEFAULT_MODE) -> Any:
         """A shared table of ``rows`` records of this schema, each starting with the defaults."""
         from ._table import create_table
 
-        return create_table(cls, rows, cls._shm_default_image_, {"name": name, "keep": keep, "mode": mode})
+        return create_table(cls, rows, default_image(cls), {"name": name, "keep": keep, "mode": mode})
 
     @classmethod
     def log(cls, capacity: int, *, ring: bool = False, name: str | None = None, keep: bool = False, mode: int = DEFAULT_MODE) -> Any:

@@ -24,7 +24,7 @@ from ._errors import LogFullError
 from ._header import APPENDED, FLAGS, RING
 from ._lock import SharedLock
 from ._memory import SharedBlock
-from ._struct import bind_proxy
+from ._struct import bind_proxy, default_image
 
 __all__ = ["Table", "Log", "create_table", "create_log"]
 
@@ -199,7 +199,7 @@ class Log(Table[S], Generic[S, P]):
         self._appended = ctypes.c_int64.from_buffer(block.mmap, APPENDED)
         self._capacity = block.rows
         self._ring = bool(struct.unpack_from("<Q", block.mmap, FLAGS)[0] & RING)
-        self._default_image: bytes = schema._shm_default_image_  # type: ignore[attr-defined]
+        self._default_image = default_image(schema)
         self._prepare = schema._shm_prepare_  # type: ignore[attr-defined]
 
     @property
