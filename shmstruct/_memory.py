@@ -14,8 +14,10 @@ once every user has exited, however they exit. Removing a name never disturbs pr
 the block mapped: their mapping stays valid until they let go of it.
 
 References in flight. A pickled reference (an instance sent to a pool, returned as a result, put
-in a queue) keeps the block alive for up to :data:`HANDOFF_GRACE` seconds after the sender stopped
-using it, until it is unpickled: a worker can return a struct it created and then drop it.
+in a queue) keeps the block alive until it is unpickled, for up to :data:`HANDOFF_GRACE` seconds
+from the moment it was pickled: a worker can return a struct it created and then drop it. A block
+kept only by such a reference is removed once the grace has passed, when the process that stopped
+last creates another block or exits (or by its watcher process, if it has exited).
 
 Within one process each block is opened once: attaching again returns the same object, with one
 mapping and one lock object (re-entry works across proxies of the same block).
@@ -32,7 +34,7 @@ import subprocess
 import sys
 import time
 import weakref
-from multiprocessing import resource_tracker, util
+from multiprocessing import process, resource_tracker, util
 from typing import Any
 
 from ._errors import SegmentError, SegmentExistsError, SharedMemoryGoneError, ShmStructError
@@ -73,8 +75,8 @@ DEFAULT_MODE = 0o600
 
 _DETACH_LOCK_TIMEOUT = 2.0
 
-#: Seconds a pickled reference keeps its block alive, waiting to be unpickled, after every process
-#: using the block has stopped.
+#: Seconds, from the moment it is pickled, that a reference keeps its block alive while it waits to
+#: be unpickled (even if every process using the block has stopped meanwhile).
 HANDOFF_GRACE = 10.0
 
 _open_blocks: weakref.WeakValueDictionary[str, SharedBlock] = weakref.WeakValueDictionary()
@@ -119,7 +121,16 @@ class SharedBlock:
         # close(), or at exit after multiprocessing has joined the children (negative priority).
         self._slot = [slot]  # shared with the finalizer, which clears this process's entry
         self._close = util.Finalize(self, _detach, (name, mapping, header_lock, self._slot, current_pid(), tracked), exitpriority=-10)
+        if getattr(process.current_process(), "_inheriting", False):
+            # Unpickled as a new process's arguments: its bootstrap then clears multiprocessing's
+            # finalizer registry (forkserver does), so register again after it.
+            util.register_after_fork(self, SharedBlock._register_again)
         _open_blocks[name] = self
+
+    def _register_again(self) -> None:
+        if not self.closed and not self._close.still_active():
+            args = (self.name, self.mmap, self.header_lock, self._slot, current_pid(), False)
+            self._close = util.Finalize(self, _detach, args, exitpriority=-10)
 
     # ------------------------------------------------------------------ creating and attaching
 

@@ -440,3 +440,9 @@ def stress_worker(wid: int, tally_name: str, log: Any, scratch_name: str, ready:
                 with other.lock:
                     other.value += 1
                 other.close()
+
+
+def hold_until(obj: Any, ready: Any, done: Any) -> None:
+    """A child that received ``obj`` as an argument: say so, and wait to be let go."""
+    ready.set()
+    done.wait(JOIN_TIMEOUT)

@@ -7,11 +7,12 @@ import os
 import pathlib
 import pickle
 import signal
+from multiprocessing.context import BaseContext
 
 import pytest
 
 from conftest import ours_in_dev_shm
-from helpers import Counter, Particle, Script, segment_exists, wait_until
+from helpers import JOIN_TIMEOUT, Counter, EveryType, Particle, Script, finish, hold_until, segment_exists, wait_until
 
 CREATOR = """
 from helpers import Counter
@@ -132,8 +133,6 @@ def test_a_reference_in_flight_outlives_its_sender(tmp_path: pathlib.Path) -> No
 
 
 def test_a_numpy_view_alone_keeps_the_segment_in_use() -> None:
-    from helpers import EveryType
-
     s = EveryType()
     name, samples = s.name, s.samples
     del s
@@ -143,3 +142,20 @@ def test_a_numpy_view_alone_keeps_the_segment_in_use() -> None:
     assert samples.tolist() == [4] * 5  # still the same memory
     del again, samples
     assert not segment_exists(name)
+
+
+def test_a_child_that_got_the_struct_as_an_argument_is_a_user_until_it_exits(ctx: BaseContext) -> None:
+    # Under forkserver the child unpickles its arguments before multiprocessing's bootstrap, which
+    # clears the finalizers registered so far: the child must still give up its use at exit.
+    s = Counter()
+    name = s.name
+    ready, done = ctx.Event(), ctx.Event()
+    child = ctx.Process(target=hold_until, args=(s, ready, done))
+    child.start()
+    assert ready.wait(JOIN_TIMEOUT)
+    s.close()
+    if ctx.get_start_method() != "fork":  # a forked child shares its parent's entry instead
+        assert segment_exists(name)  # the child still uses it
+    done.set()
+    finish(child)
+    assert wait_until(lambda: not segment_exists(name), timeout=10.0)
