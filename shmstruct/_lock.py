@@ -181,19 +181,12 @@ class SharedLock:
 
     def _acquire_slowly(self, timeout: float | None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
-        wait = _FIRST_WAIT
+        # The common contended case: the holder lets go within the first wait. Nothing to check.
+        acquired = self._try(True, _FIRST_WAIT if timeout is None else min(_FIRST_WAIT, max(timeout, 0.0)))
         unrecorded = 0
         epoch = self._recoveries()
         dead: tuple[int, list[int]] | None = None
-        while True:
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                wait = min(wait, remaining)
-            if self._try(True, wait):
-                break
-            wait = _CHECK_EVERY
+        while not acquired:
             holder = self._holder.value
             if holder:
                 unrecorded, epoch = 0, self._recoveries()
@@ -204,6 +197,12 @@ class SharedLock:
                 if unrecorded >= _UNRECORDED_CHECKS:
                     dead = self._recover(0, epoch) or dead
                     unrecorded, epoch = 0, self._recoveries()
+            wait = _CHECK_EVERY
+            if deadline is not None:
+                wait = min(wait, deadline - time.monotonic())
+                if wait <= 0:
+                    return False
+            acquired = self._try(True, wait)
         self._depth += 1
         self._holder.value = self._pid
         if dead is not None and dead[0] >= 0:  # a dead holder in bookkeeping (-pid) changed no user data
