@@ -394,6 +394,7 @@ class Tally(SharedStruct):
     total: int = 0
     done: NDArray[np.int64] = array(256)  # completed increments, per worker id
     scratch: float = 0.0
+    stop: bool = False  # not a multiprocessing.Event: a worker killed inside Event.is_set() wedges its lock
 
 
 class Mark(SharedStruct):
@@ -408,7 +409,7 @@ def mark_check(worker: int, seq: int) -> int:
     return seq * 7919 + worker * 1_000_003
 
 
-def stress_worker(wid: int, tally_name: str, log: Any, scratch_name: str, ready: Any, stop: Any) -> None:
+def stress_worker(wid: int, tally_name: str, log: Any, scratch_name: str, ready: Any) -> None:
     """Mixed work until told to stop: reads, writes, locked increments, appends, attach/detach."""
     import random
     import warnings
@@ -418,7 +419,7 @@ def stress_worker(wid: int, tally_name: str, log: Any, scratch_name: str, ready:
     rng = random.Random(wid)
     seq = 0
     ready.set()
-    while not stop.is_set():
+    while not tally.stop:
         for _ in range(200):
             op = rng.random()
             if op < 0.30:

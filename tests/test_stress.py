@@ -8,6 +8,7 @@ import multiprocessing as mp
 import os
 import random
 import signal
+import threading
 import time
 
 from conftest import ours_in_dev_shm
@@ -23,14 +24,14 @@ def test_mixed_work_survives_killed_processes() -> None:
     ctx = mp.get_context("spawn")
     tally, scratch = Tally(), Counter()
     log = Mark.log(2_000_000)
-    stop = ctx.Event()
+    pacing = threading.Event()  # never set: its wait() paces the kills
     workers: dict[int, mp.process.BaseProcess] = {}
     next_id = 0
 
     def start_worker() -> None:
         nonlocal next_id
         ready = ctx.Event()
-        process = ctx.Process(target=stress_worker, args=(next_id, tally.name, log, scratch.name, ready, stop))
+        process = ctx.Process(target=stress_worker, args=(next_id, tally.name, log, scratch.name, ready))
         process.start()
         assert ready.wait(JOIN_TIMEOUT), "a worker did not start"
         workers[next_id] = process
@@ -42,7 +43,7 @@ def test_mixed_work_survives_killed_processes() -> None:
     killed = 0
     deadline = time.monotonic() + SECONDS
     while time.monotonic() < deadline:
-        stop.wait(min(KILL_EVERY, max(0.0, deadline - time.monotonic())))  # pacing, not synchronisation
+        pacing.wait(min(KILL_EVERY, max(0.0, deadline - time.monotonic())))
         if time.monotonic() >= deadline:
             break
         victim = _holder_if_caught(tally, workers) if killed % 2 == 0 else None  # aim at a lock holder every other time
@@ -52,7 +53,7 @@ def test_mixed_work_survives_killed_processes() -> None:
         workers[victim].join(JOIN_TIMEOUT)
         killed += 1
         start_worker()
-    stop.set()
+    tally.stop = True
     for wid, process in workers.items():
         if process.exitcode is None:
             finish(process)
