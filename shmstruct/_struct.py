@@ -317,14 +317,14 @@ class SchemaMeta(_StructType):
 
     def __call__(cls, *args: Any, **values: Any) -> Any:
         """Allocate a shared block, check every value, and return a proxy to it."""
-        if args:
-            raise TypeError(f"{cls.__name__}() takes keyword arguments only, e.g. {cls.__name__}(field=value)")
-        return create_struct(cls, values, {})
+        return create_struct(cls, args, values, {})
 
 
-def create_struct(cls: Any, values: Mapping[str, Any], options: Mapping[str, Any]) -> Any:
-    """A new struct of schema ``cls`` holding the defaults updated with ``values``; ``options``
-    are :meth:`SharedBlock.create`'s (name, keep, mode)."""
+def create_struct(cls: Any, args: tuple[Any, ...], values: Mapping[str, Any], options: Mapping[str, Any]) -> Any:
+    """A new struct of schema ``cls`` holding the defaults updated with ``values`` (``args`` must be
+    empty: fields are given by keyword); ``options`` are :meth:`SharedBlock.create`'s (name, keep, mode)."""
+    if args:
+        raise TypeError(f"{cls.__name__}() takes keyword arguments only, e.g. {cls.__name__}(field=value)")
     layout: Layout | None = getattr(cls, "layout", None)
     if layout is None:
         raise TypeError(f"{cls.__name__} declares no fields; subclass it to declare a schema")
@@ -349,9 +349,7 @@ class StructFactory:
         self.options = options
 
     def __call__(self, *args: Any, **values: Any) -> Any:
-        if args:
-            raise TypeError(f"{self.schema.__name__}() takes keyword arguments only, e.g. {self.schema.__name__}(field=value)")
-        return create_struct(self.schema, values, self.options)
+        return create_struct(self.schema, args, values, self.options)
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
