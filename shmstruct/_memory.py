@@ -43,7 +43,6 @@ from ._header import (
     HEADER_HOLDER,
     HEADER_RECOVERIES,
     HEADER_SEMAPHORE,
-    HOLDER,
     IN_FLIGHT,
     KEEP,
     MAGIC,
@@ -466,15 +465,12 @@ def peek(name: str) -> dict[str, Any] | None:
             info = read_header(mapping, name)
         except SegmentError:
             return None
-        users = [p for p in user_pids(mapping) if p]
         return {
             "info": info,
             "flags": _read(mapping, FLAGS),
             "in_flight": _read(mapping, IN_FLIGHT),
-            "users": users,
-            "live_users": [p for p in users if is_alive(p)],
+            "live_users": [p for p in user_pids(mapping) if p and is_alive(p)],
             "wanted": _still_wanted(mapping),
-            "holder": _read(mapping, HOLDER),
             "size": len(mapping),
         }
 
