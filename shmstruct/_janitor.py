@@ -12,8 +12,7 @@ from __future__ import annotations
 import sys
 import time
 
-from ._header import KEEP, REMOVED
-from ._memory import peek, remove
+from ._memory import settle
 
 __all__ = ["watch"]
 
@@ -25,14 +24,7 @@ def watch(names: list[str], poll: float = POLL_SECONDS) -> None:
     pending = set(names)
     while pending:
         for name in sorted(pending):
-            state = peek(name)
-            if state is None or state["flags"] & (KEEP | REMOVED):
-                pending.discard(name)
-            elif not state["wanted"]:
-                try:
-                    remove(name)
-                except Exception:  # gone meanwhile, or not ours any more: nothing left to do
-                    pass
+            if settle(name)[0] != "wanted":
                 pending.discard(name)
         if pending:
             time.sleep(poll)  # a watcher polls: there is no event for "a process died"

@@ -406,16 +406,9 @@ def _settle_pending(at_exit: bool) -> list[str]:
     for name, (pid, tracked) in list(_pending.items()):
         if pid != current_pid():
             continue
-        state = peek(name)
-        if state is None or state["flags"] & (KEEP | REMOVED):
-            outcome = "gone"
-        elif state["wanted"]:
-            outcome = "wanted"
-        else:
-            remove(name)
-            outcome = "removed"
+        outcome, in_flight = settle(name)
         if outcome == "wanted" and not at_exit:
-            if not tracked and not state["in_flight"]:  # type: ignore[index]
+            if not tracked and not in_flight:
                 del _pending[name]  # other users will remove it
             continue
         del _pending[name]
@@ -424,6 +417,21 @@ def _settle_pending(at_exit: bool) -> list[str]:
         if outcome == "wanted":
             still.append(name)
     return still
+
+
+def settle(name: str) -> tuple[str, int]:
+    """Remove block ``name`` if nobody wants it any more. Returns what it found ("gone" when it is
+    removed already or kept on purpose, "wanted", or "removed") and the references in flight."""
+    state = peek(name)
+    if state is None or state["flags"] & (KEEP | REMOVED):
+        return "gone", 0
+    if state["wanted"]:
+        return "wanted", state["in_flight"]
+    try:
+        remove(name)
+    except ShmStructError:  # removed by another process meanwhile
+        return "gone", 0
+    return "removed", 0
 
 
 def _hand_off_at_exit() -> None:
