@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from ._checks import decode_text
 from ._errors import ShmStructError
-from ._header import APPENDED, FLAGS, KEEP, RING, dtype_from_description, read_header
+from ._header import APPENDED, FLAGS, KEEP, RING, dtype_from_description, read_field, read_header
 from ._lock import SharedLock
 from ._memory import live_names, map_existing, peek, remove
 
@@ -88,8 +89,8 @@ def read_values(name: str, limit: int) -> dict[str, Any]:
     start = info.header_size
     holder = lock.holder  # before this reader takes the lock itself
     with lock.bookkeeping():  # a reader that dies here changes nothing: no warning for the others
-        appended = int(np.frombuffer(mapping, dtype="<i8", count=1, offset=APPENDED)[0])
-        flags = int(np.frombuffer(mapping, dtype="<u8", count=1, offset=FLAGS)[0])
+        appended = read_field(mapping, APPENDED)
+        flags = read_field(mapping, FLAGS)
         data = bytes(mapping[start : start + info.data_size])
     del lock, anchor
     mapping.close()
@@ -127,7 +128,7 @@ def _record(record: Any, description: dict[str, Any]) -> dict[str, Any]:
         if kind == "nested":
             values[field["name"]] = _record(item, field["schema"])
         elif kind == "text":
-            values[field["name"]] = bytes(item).split(b"\0", 1)[0].decode("utf-8", "replace")
+            values[field["name"]] = decode_text(bytes(item))
         elif kind == "array":
             values[field["name"]] = item.tolist()
         else:

@@ -79,6 +79,8 @@ __all__ = [
     "describe",
     "read_header",
     "dtype_from_description",
+    "read_field",
+    "write_field",
 ]
 
 MAGIC = b"SHMSTRCT"
@@ -94,6 +96,7 @@ SLOTS = 64
 _SLOT_SIZE = 8
 _DESCRIPTION = USERS + SLOTS * _SLOT_SIZE  # 768
 _USERS = struct.Struct(f"<{SLOTS}q")
+_FIELD = struct.Struct("<q")
 KEEP, RING, REMOVED = 1, 2, 4
 
 
@@ -169,7 +172,7 @@ def write_header(mapping: Any, template: Template, kind: str, data_size: int, ro
         creator, created_ns, 0, flags, rows, 0, 0, len(template.text), 0,
     )  # fmt: skip
     mapping[: len(fixed)] = fixed
-    struct.pack_into("<q", mapping, USERS, creator)
+    write_field(mapping, USERS, creator)
     mapping[_DESCRIPTION : _DESCRIPTION + len(template.text)] = template.text
 
 
@@ -259,6 +262,17 @@ def _differences(theirs: dict[str, Any], ours: dict[str, Any], prefix: str = "")
     if not found and theirs.get("itemsize") != ours["itemsize"]:
         found.append(f"the struct is {theirs.get('itemsize')} bytes there, {ours['itemsize']} here")
     return found
+
+
+def read_field(mapping: Any, offset: int) -> int:
+    """The 64-bit integer header field at ``offset`` (one of the offsets above)."""
+    value: int = _FIELD.unpack_from(mapping, offset)[0]
+    return value
+
+
+def write_field(mapping: Any, offset: int, value: int) -> None:
+    """Set the 64-bit integer header field at ``offset``."""
+    _FIELD.pack_into(mapping, offset, value)
 
 
 def user_pids(mapping: Any) -> list[int]:

@@ -30,7 +30,6 @@ import ctypes
 import fcntl
 import importlib
 import os
-import struct
 import time
 import warnings
 import weakref
@@ -38,7 +37,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ._errors import DeadHolderWarning
-from ._header import DEAD_HOLDER, HOLDER, RECOVERIES, SEMAPHORE, user_pids
+from ._header import DEAD_HOLDER, HOLDER, RECOVERIES, SEMAPHORE, read_field, user_pids, write_field
 from ._naming import segment_path
 from ._processes import current_pid, is_alive
 
@@ -210,8 +209,7 @@ class SharedLock:
         return True
 
     def _recoveries(self) -> int:
-        count: int = struct.unpack_from("<q", self._mapping, self._recoveries_at)[0]
-        return count
+        return read_field(self._mapping, self._recoveries_at)
 
     @property
     def recoveries(self) -> int:
@@ -232,8 +230,8 @@ class SharedLock:
             except NotImplementedError:  # pragma: no cover - macOS has no sem_getvalue
                 pass
             suspects = [] if seen else [pid for pid in user_pids(self._mapping) if pid and not is_alive(pid)]
-            struct.pack_into("<q", self._mapping, DEAD_HOLDER, abs(seen) or (suspects[0] if suspects else -1))
-            struct.pack_into("<q", self._mapping, self._recoveries_at, epoch + 1)
+            write_field(self._mapping, DEAD_HOLDER, abs(seen) or (suspects[0] if suspects else -1))
+            write_field(self._mapping, self._recoveries_at, epoch + 1)
             self._twin.release()
         return (seen, suspects)
 

@@ -29,7 +29,6 @@ import ctypes
 import importlib
 import mmap
 import os
-import struct
 import subprocess
 import sys
 import time
@@ -52,10 +51,12 @@ from ._header import (
     SEMAPHORE,
     HeaderInfo,
     check_schema,
+    read_field,
     read_header,
     slot_offset,
     template_of,
     user_pids,
+    write_field,
     write_header,
 )
 from ._lock import SharedLock
@@ -218,7 +219,7 @@ class SharedBlock:
         check_schema(info, schema, name)
         block = cls(name, mapping, schema, info, -1, False)
         with block.header_lock.bookkeeping():
-            if _read(mapping, FLAGS) & REMOVED:
+            if read_field(mapping, FLAGS) & REMOVED:
                 block._close.cancel()
                 raise _gone(name)
             block._claim_slot()
@@ -232,15 +233,15 @@ class SharedBlock:
         if self.closed:
             raise ValueError(f"shared block {self.name!r} is closed in this process: it cannot be passed on")
         with self.header_lock.bookkeeping():
-            _write(self.mmap, IN_FLIGHT, _read(self.mmap, IN_FLIGHT) + 1)
-            _write(self.mmap, PINNED_UNTIL, max(_read(self.mmap, PINNED_UNTIL), time.time_ns() + int(HANDOFF_GRACE * 1e9)))
+            write_field(self.mmap, IN_FLIGHT, read_field(self.mmap, IN_FLIGHT) + 1)
+            write_field(self.mmap, PINNED_UNTIL, max(read_field(self.mmap, PINNED_UNTIL), time.time_ns() + int(HANDOFF_GRACE * 1e9)))
         return (self.name, self.schema)
 
     def _arrived(self) -> None:
         with self.header_lock.bookkeeping():
-            in_flight = _read(self.mmap, IN_FLIGHT)
+            in_flight = read_field(self.mmap, IN_FLIGHT)
             if in_flight > 0:
-                _write(self.mmap, IN_FLIGHT, in_flight - 1)
+                write_field(self.mmap, IN_FLIGHT, in_flight - 1)
 
     def _claim_slot(self) -> None:
         """Record this process in the users table (under the lock). If the table is full of live
@@ -252,7 +253,7 @@ class SharedBlock:
             return
         for index, other in enumerate(pids):
             if other == 0 or not is_alive(other):
-                _write(self.mmap, slot_offset(index), pid)
+                write_field(self.mmap, slot_offset(index), pid)
                 self._slot[0] = index
                 return
 
@@ -335,14 +336,6 @@ def _gone(name: str) -> SharedMemoryGoneError:
     )
 
 
-def _read(mapping: Any, offset: int) -> int:
-    value: int = struct.unpack_from("<q", mapping, offset)[0]
-    return value
-
-
-def _write(mapping: Any, offset: int, value: int) -> None:
-    struct.pack_into("<q", mapping, offset, value)
-
 
 def _fill(fd: int, start: int, size: int, pattern: bytes) -> None:
     # Written through the descriptor, not the mapping: the kernel then allocates the pages without
@@ -362,16 +355,16 @@ def _detach(name: str, mapping: Any, lock: SharedLock, slot: list[int], pid: int
     if current_pid() != pid:  # a forked child inherited the finalizer: not its to run
         return
     with lock.bookkeeping(timeout=_DETACH_LOCK_TIMEOUT):  # if it times out, go on without: best effort
-        if slot[0] >= 0 and _read(mapping, slot_offset(slot[0])) == pid:
-            _write(mapping, slot_offset(slot[0]), 0)
-        flags = _read(mapping, FLAGS)
+        if slot[0] >= 0 and read_field(mapping, slot_offset(slot[0])) == pid:
+            write_field(mapping, slot_offset(slot[0]), 0)
+        flags = read_field(mapping, FLAGS)
         if flags & (KEEP | REMOVED):
             return
         if _still_wanted(mapping, exclude=pid):
-            if tracked or _read(mapping, IN_FLIGHT) > 0:
+            if tracked or read_field(mapping, IN_FLIGHT) > 0:
                 _pending[name] = (pid, tracked)  # decided again later, at the latest at exit
             return
-        _write(mapping, FLAGS, flags | REMOVED)
+        write_field(mapping, FLAGS, flags | REMOVED)
     release_names(name)
     if tracked:
         _tell_tracker("UNREGISTER", name)
@@ -383,7 +376,7 @@ def _still_wanted(mapping: Any, exclude: int = 0) -> bool:
     others.difference_update((0, exclude))
     if any(map(is_alive, others)):
         return True
-    return _read(mapping, IN_FLIGHT) > 0 and time.time_ns() < _read(mapping, PINNED_UNTIL)
+    return read_field(mapping, IN_FLIGHT) > 0 and time.time_ns() < read_field(mapping, PINNED_UNTIL)
 
 
 def release_names(name: str) -> None:
@@ -475,8 +468,8 @@ def peek(name: str) -> dict[str, Any] | None:
             return None
         return {
             "info": info,
-            "flags": _read(mapping, FLAGS),
-            "in_flight": _read(mapping, IN_FLIGHT),
+            "flags": read_field(mapping, FLAGS),
+            "in_flight": read_field(mapping, IN_FLIGHT),
             "live_users": [p for p in user_pids(mapping) if p and is_alive(p)],
             "wanted": _still_wanted(mapping),
             "size": len(mapping),
@@ -499,7 +492,7 @@ def remove(name: str) -> None:
         mapping.close()
         raise SegmentError(f"shared segment {name!r} is not a shmstruct block: not removing it")
     with mapping:  # a damaged block (truncated, another version) can still be removed
-        _write(mapping, FLAGS, _read(mapping, FLAGS) | REMOVED)
+        write_field(mapping, FLAGS, read_field(mapping, FLAGS) | REMOVED)
     release_names(name)
 
 

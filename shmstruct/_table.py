@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ctypes
 import operator
-import struct
 from collections.abc import Iterator
 from typing import Any, Generic, TypeVar, overload
 
@@ -21,7 +20,7 @@ import numpy as np
 from typing_extensions import ParamSpec, Self
 
 from ._errors import LogFullError
-from ._header import APPENDED, FLAGS, RING
+from ._header import APPENDED, FLAGS, RING, read_field
 from ._lock import SharedLock
 from ._memory import SharedBlock
 from ._struct import bind_proxy, default_image
@@ -200,7 +199,7 @@ class Log(Table[S], Generic[S, P]):
         super().__init__(schema, block, block.data_offset, block.rows)
         self._appended = ctypes.c_int64.from_buffer(block.mmap, APPENDED)
         self._capacity = block.rows
-        self._ring = bool(struct.unpack_from("<Q", block.mmap, FLAGS)[0] & RING)
+        self._ring = bool(read_field(block.mmap, FLAGS) & RING)
         self._default_image = default_image(schema)
         self._prepare = schema._shm_prepare_  # type: ignore[attr-defined]
 
