@@ -8,7 +8,6 @@ from one moment.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import datetime
 import json
 import sys
@@ -20,7 +19,7 @@ import numpy as np
 
 from ._checks import decode_text
 from ._errors import ShmStructError
-from ._header import APPENDED, FLAGS, KEEP, RING, dtype_from_description, read_field, read_header
+from ._header import APPENDED, FLAGS, KEEP, LOCK, RING, dtype_from_description, read_field, read_header
 from ._lock import SharedLock
 from ._memory import live_names, map_existing, peek, remove
 
@@ -84,15 +83,14 @@ def read_values(name: str, limit: int) -> dict[str, Any]:
     info = read_header(mapping, name)
     description = info.description
     dtype = dtype_from_description(description)
-    anchor = ctypes.c_char.from_buffer(mapping)
-    lock = SharedLock(name, mapping, ctypes.addressof(anchor))
+    lock = SharedLock(name, mapping, LOCK)
     start = info.header_size
     holder = lock.holder  # before this reader takes the lock itself
     with lock.bookkeeping():  # a reader that dies here changes nothing: no warning for the others
         appended = read_field(mapping, APPENDED)
         flags = read_field(mapping, FLAGS)
         data = bytes(mapping[start : start + info.data_size])
-    del lock, anchor
+    del lock
     mapping.close()
     count = {"struct": 1, "table": info.rows, "log": min(appended, info.rows)}[info.kind]
     records = np.frombuffer(data, dtype=dtype, count=count)

@@ -6,7 +6,7 @@ Every block starts with a header, then the data (a struct, a table's rows or a l
 ====== ============ ===================================================================
 offset field        meaning
 ====== ============ ===================================================================
-0      magic        ``b"SHMSTRCT"``
+0      magic        ``b"SHMSTRCT"``, written last when a block is created
 8      version      format version (:data:`VERSION`)
 12     kind         1 struct, 2 table, 3 log
 16     header_size  where the data starts
@@ -14,23 +14,22 @@ offset field        meaning
 32     fingerprint  SHA-256 of the description below
 64     creator      pid of the creating process
 72     created_ns   creation time, ``time.time_ns()``
-80     holder       pid of the lock's holder, 0 when free (see :mod:`shmstruct._lock`)
+80     changes      futex word bumped by atomic writes while someone waits (u32), then the
+                    number of ``wait()`` calls on the block's atomic fields (u32)
 88     flags        bit 0: keep (never removed automatically); bit 1: ring log; bit 2: removed
 96     rows         table rows or log capacity (1 for a struct)
 104    appended     appends finished so far (logs)
 112    in_flight    references pickled and not yet unpickled
 120    desc_length  bytes of the description
-128    dead_holder  pid of the last holder found dead (0: none; -1: not known)
-136    recoveries   how many times the lock was taken over from a dead holder
-144    pinned_until until when (``time.time_ns()``) references in flight keep the block
-152    header_holder pid holding the header lock (see below), 0 when free
-160    header_recoveries  takeovers of the header lock from a dead holder
-192    semaphore    the user lock's process-shared POSIX semaphore (``sem_t``, 32 bytes on Linux)
-224    header_sem   the header lock's semaphore: held briefly by the library itself while it
-                    updates the users table or the references in flight, so that attaching
-                    never waits for a user who holds the user lock
-256    users        :data:`SLOTS` pids: the processes using the block (0: a free slot)
-768    description  the schema as zlib-compressed JSON (names, kinds, dtypes, offsets, shapes,
+128    pinned_until until when (``time.time_ns()``) references in flight keep the block
+192    lock         the user lock's record (:data:`LOCK_SIZE` bytes, see :mod:`shmstruct._native`):
+                    a robust process-shared pthread mutex, its holder's pid, its re-entry
+                    depth, takeovers from dead holders, the condition's futex word and waiters
+320    header_lock  the same for the lock the library takes, briefly, while it updates the
+                    users table or the references in flight, so that attaching never waits for
+                    a user who holds the user lock
+448    users        :data:`SLOTS` pids: the processes using the block (0: a free slot)
+960    description  the schema as zlib-compressed JSON (names, kinds, dtypes, offsets, shapes,
                     nested schemas); compressed so that a small struct's header and data share
                     one page (each page a new block touches costs a page fault)
 ====== ============ ===================================================================
@@ -50,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _native
 from ._errors import SchemaMismatchError, SegmentError
 from ._layout import Layout
 
@@ -62,13 +62,10 @@ __all__ = [
     "APPENDED",
     "IN_FLIGHT",
     "FLAGS",
-    "DEAD_HOLDER",
-    "RECOVERIES",
+    "CHANGES",
     "PINNED_UNTIL",
-    "SEMAPHORE",
-    "HEADER_HOLDER",
-    "HEADER_RECOVERIES",
-    "HEADER_SEMAPHORE",
+    "LOCK",
+    "HEADER_LOCK",
     "USERS",
     "KEEP",
     "RING",
@@ -84,17 +81,18 @@ __all__ = [
 ]
 
 MAGIC = b"SHMSTRCT"
-VERSION = 1
+VERSION = 2  # 2: robust pthread mutexes (shmstruct._native) instead of POSIX semaphores; atomic fields
 KINDS = {1: "struct", 2: "table", 3: "log"}
 KIND_CODES = {kind: code for code, kind in KINDS.items()}
 
-_FIXED = struct.Struct("<8sIIQQ32sqqqQQqqQq")  # magic .. dead_holder, 136 bytes
-HOLDER, FLAGS, ROWS, APPENDED, IN_FLIGHT, DEAD_HOLDER, RECOVERIES, PINNED_UNTIL = 80, 88, 96, 104, 112, 128, 136, 144
-HEADER_HOLDER, HEADER_RECOVERIES, SEMAPHORE, HEADER_SEMAPHORE = 152, 160, 192, 224
-USERS = 256
+_FIXED = struct.Struct("<8sIIQQ32sqqIIQQqqQq")  # magic .. pinned_until, 136 bytes
+CHANGES, FLAGS, ROWS, APPENDED, IN_FLIGHT, PINNED_UNTIL = 80, 88, 96, 104, 112, 128
+LOCK, HEADER_LOCK = 192, 192 + _native.LOCK_SIZE
+HOLDER = LOCK + _native.LOCK_HOLDER  # the user lock's holder pid
+USERS = HEADER_LOCK + _native.LOCK_SIZE  # 448
 SLOTS = 64
 _SLOT_SIZE = 8
-_DESCRIPTION = USERS + SLOTS * _SLOT_SIZE  # 768
+_DESCRIPTION = USERS + SLOTS * _SLOT_SIZE  # 960
 _USERS = struct.Struct(f"<{SLOTS}q")
 _FIELD = struct.Struct("<q")
 KEEP, RING, REMOVED = 1, 2, 4
@@ -166,14 +164,18 @@ def template_of(schema: type[Any]) -> Template:
 
 
 def write_header(mapping: Any, template: Template, kind: str, data_size: int, rows: int, flags: int, creator: int, created_ns: int) -> None:
-    """Write a complete header into a fresh (zero-filled) block; slot 0 names the creator."""
+    """Write a complete header into a fresh (zero-filled) block: its locks, slot 0 naming the
+    creator, and the magic last, so that nobody attaches to a block whose locks are not ready."""
     fixed = _FIXED.pack(
-        MAGIC, VERSION, KIND_CODES[kind], template.header_size, data_size, template.fingerprint,
-        creator, created_ns, 0, flags, rows, 0, 0, len(template.text), 0,
+        bytes(len(MAGIC)), VERSION, KIND_CODES[kind], template.header_size, data_size, template.fingerprint,
+        creator, created_ns, 0, 0, flags, rows, 0, 0, len(template.text), 0,
     )  # fmt: skip
     mapping[: len(fixed)] = fixed
+    _native.init_lock(mapping, LOCK)
+    _native.init_lock(mapping, HEADER_LOCK)
     write_field(mapping, USERS, creator)
     mapping[_DESCRIPTION : _DESCRIPTION + len(template.text)] = template.text
+    mapping[: len(MAGIC)] = MAGIC
 
 
 @dataclass(frozen=True)
@@ -214,7 +216,7 @@ def read_header(mapping: Any, name: str) -> HeaderInfo:
     size = len(mapping)
     if size < _FIXED.size or bytes(mapping[:8]) != MAGIC:
         raise SegmentError(f"shared segment {name!r} is not a shmstruct block (no shmstruct header)")
-    magic, version, kind, header_size, data_size, fingerprint, creator, created_ns, _holder, flags, rows, _appended, _in_flight, desc_length, _dead = _FIXED.unpack_from(mapping)
+    magic, version, kind, header_size, data_size, fingerprint, creator, created_ns, _changes, _waiters, flags, rows, _appended, _in_flight, desc_length, _pinned = _FIXED.unpack_from(mapping)
     if version != VERSION:
         raise SegmentError(f"shared segment {name!r} was written by shmstruct format {version}; this version reads format {VERSION}")
     if kind not in KINDS or header_size < _DESCRIPTION + desc_length or size < header_size + data_size:

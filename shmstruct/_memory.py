@@ -39,16 +39,14 @@ from typing import Any
 from ._errors import SegmentError, SegmentExistsError, SharedMemoryGoneError, ShmStructError
 from ._header import (
     FLAGS,
-    HEADER_HOLDER,
-    HEADER_RECOVERIES,
-    HEADER_SEMAPHORE,
+    HEADER_LOCK,
     IN_FLIGHT,
     KEEP,
     MAGIC,
     PINNED_UNTIL,
     REMOVED,
     RING,
-    SEMAPHORE,
+    LOCK,
     HeaderInfo,
     check_schema,
     read_field,
@@ -108,8 +106,8 @@ class SharedBlock:
         self.size = len(mapping)
         self._anchor = ctypes.c_char.from_buffer(mapping)  # a buffer export: the address stays valid
         self.address: int = ctypes.addressof(self._anchor)
-        self.lock = lock = SharedLock(name, mapping, self.address)
-        self.header_lock = header_lock = SharedLock(name, mapping, self.address, HEADER_SEMAPHORE, HEADER_HOLDER, HEADER_RECOVERIES)
+        self.lock = lock = SharedLock(name, mapping, LOCK)
+        self.header_lock = header_lock = SharedLock(name, mapping, HEADER_LOCK, warn=False)
         self.schema = schema
         self.kind = info.kind
         self.rows = info.rows
@@ -179,10 +177,6 @@ class SharedBlock:
                 os.close(fd)
             flags = (KEEP if keep else 0) | (RING if ring else 0)
             write_header(mapping, template, kind, data_size, rows, flags, current_pid(), time.time_ns())
-            anchor = ctypes.c_char.from_buffer(mapping)
-            SharedLock.initialise(ctypes.addressof(anchor), SEMAPHORE)
-            SharedLock.initialise(ctypes.addressof(anchor), HEADER_SEMAPHORE)
-            del anchor
         except BaseException:
             _posixshmem.shm_unlink(segment_path(name))
             raise

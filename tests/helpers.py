@@ -331,7 +331,11 @@ def hold_lock_forever(s: Any, held: Any, how: str) -> None:
     if how == "lock":
         s.lock.acquire()
     elif how == "unrecorded":
-        s.lock._sem.acquire()  # the state a holder killed between taking the semaphore and recording itself leaves
+        # The state a holder killed between taking the mutex and recording its pid leaves.
+        from shmstruct._header import HOLDER, write_field
+
+        s.lock.acquire()
+        write_field(s._block_.mmap, HOLDER, 0)
     else:
         s.lock.bookkeeping().__enter__()
     held.set()

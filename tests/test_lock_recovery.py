@@ -51,7 +51,7 @@ def test_a_holder_killed_before_recording_itself_is_taken_over(ctx: BaseContext)
     assert s.lock.holder is None
     os.kill(holder.pid, signal.SIGKILL)  # type: ignore[attr-defined]
     started = time.monotonic()
-    with pytest.warns(DeadHolderWarning, match="died while taking it, before it could record itself"):
+    with pytest.warns(DeadHolderWarning, match="died while holding it, before it could record its pid"):
         assert s.lock.acquire(timeout=JOIN_TIMEOUT)
     assert time.monotonic() - started < 1.0
     s.lock.release()
