@@ -9,8 +9,10 @@ and it can be handed to child processes under every start method::
         level: shmstruct.int8 = 0
         label: str = text(16)
         grid: NDArray[np.float64] = array((64, 64))
+        hits: Atomic[int] = atomic()
 """
 
+from ._atomic import Atomic
 from ._errors import (
     DeadHolderWarning,
     FieldTypeError,
@@ -31,7 +33,7 @@ from ._memory import HANDOFF_GRACE
 from ._memory import remove as unlink
 from ._naming import MAX_NAME_LENGTH
 from ._snapshot import snapshot_model
-from ._specs import array, nested, text
+from ._specs import array, atomic, nested, text
 from ._struct import SharedStruct
 from ._table import Log, Table
 from ._types import TYPE_CODES, float32, float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64
@@ -43,6 +45,8 @@ __all__ = [
     "array",
     "text",
     "nested",
+    "atomic",
+    "Atomic",
     "fields",
     "snapshot_model",
     "Field",

@@ -17,19 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import FieldTypeError, FieldValueError
+from ._errors import FieldTypeError, FieldValueError, short_repr
 from ._fields import Field, annotated
 from ._types import ScalarType
 
 __all__ = ["Preparer", "scalar_preparer", "text_preparer", "decode_text", "array_preparer", "with_constraints", "short_repr"]
 
 Preparer = Callable[[Any], Any]
-
-
-def short_repr(value: Any, limit: int = 60) -> str:
-    """``repr(value)`` cut to ``limit`` characters, for error messages."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _type_error(field: Field, expected: str, value: Any) -> FieldTypeError:

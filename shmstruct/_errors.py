@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "ShmStructError",
     "SchemaError",
@@ -14,7 +16,14 @@ __all__ = [
     "SegmentExistsError",
     "SegmentNameError",
     "DeadHolderWarning",
+    "short_repr",
 ]
+
+
+def short_repr(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for error messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class ShmStructError(Exception):

@@ -17,8 +17,9 @@ from typing import Annotated, Any, Literal, Union
 
 import numpy as np
 
-from ._errors import SchemaError
-from ._specs import ArraySpec, NestedSpec, TextSpec
+from ._atomic import Atomic
+from ._errors import SchemaError, short_repr
+from ._specs import ArraySpec, AtomicSpec, NestedSpec, TextSpec
 from ._types import TYPE_CODES, ScalarType, scalar_type_for_python, scalar_type_of
 
 __all__ = ["Field", "FieldKind", "MISSING", "resolve_field", "fields"]
@@ -58,6 +59,7 @@ class Field:
         constraints: User constraints from ``Annotated`` (pydantic ``Field``, annotated-types).
         offset: Byte offset from the start of the struct.
         size: Size in bytes.
+        atomic: Whether the field is an ``Atomic`` integer (a scalar read as an :class:`Atomic`).
     """
 
     name: str
@@ -75,6 +77,7 @@ class Field:
     constraints: tuple[Any, ...] = ()
     offset: int = -1
     size: int = 0
+    atomic: bool = False
 
     @property
     def qualname(self) -> str:
@@ -262,6 +265,38 @@ def _nested_field(owner: str, name: str, annotation: Any, schema: type[Any], def
     )  # fmt: skip
 
 
+_ATOMIC_SIZES = (4, 8)
+
+
+def _atomic_field(owner: str, name: str, annotation: Any, base: Any, default: Any, constraints: list[Any]) -> Field:
+    if constraints:
+        raise _fail(owner, name, "constraints are not supported on atomic fields (the range of the C type is checked)")
+    if isinstance(default, AtomicSpec):
+        default = default.default
+    elif default is not MISSING:
+        raise _fail(owner, name, f"an atomic field's default is written atomic() or atomic({short_repr(default, 40)}), not {short_repr(default, 40)}")
+    arguments = typing.get_args(base)
+    inner, metadata = _split_annotated(arguments[0] if arguments else int)
+    row, _ = _storage_from_metadata(owner, name, metadata)
+    if row is None:
+        row = scalar_type_for_python(inner) if inner is int else None
+    if row is None or row.python_type is not int or ctypes.sizeof(row.ctype) not in _ATOMIC_SIZES or inner is not int:
+        raise _fail(
+            owner, name,
+            f"atomic fields hold 32- or 64-bit integers: Atomic[int] (int64), Atomic[shmstruct.int32], "
+            f"Atomic[shmstruct.uint32] or Atomic[shmstruct.uint64], not Atomic[{getattr(inner, '__name__', inner)}]"
+            + (f" ({row.c_name})" if row is not None else ""),
+        )  # fmt: skip
+    return Field(
+        name, owner, "scalar", annotation, row.ctype, row.dtype, f"_Atomic {row.c_name}",
+        default=default, scalar=row, atomic=True,
+    )  # fmt: skip
+
+
+def _is_atomic(base: Any) -> bool:
+    return base is Atomic or typing.get_origin(base) is Atomic
+
+
 def resolve_field(owner: str, name: str, annotation: Any, default: Any, schema_dtype: typing.Callable[[Any], np.dtype[Any] | None]) -> Field:
     """Turn one declaration ``name: annotation = default`` into a :class:`Field` (offset not yet known).
 
@@ -278,6 +313,12 @@ def resolve_field(owner: str, name: str, annotation: Any, default: Any, schema_d
     """
     base, metadata = _split_annotated(annotation)
     row, constraints = _storage_from_metadata(owner, name, metadata)
+    if _is_atomic(base):
+        if row is not None:
+            raise _fail(owner, name, "give an atomic field's C type inside Atomic[...], e.g. Atomic[shmstruct.uint32]")
+        return _atomic_field(owner, name, annotation, base, default, constraints)
+    if isinstance(default, AtomicSpec):
+        raise _fail(owner, name, f"atomic() declares an atomic field: annotate it Atomic[int] (or Atomic[shmstruct.uint32], ...), not {base!r}")
     if row is not None:
         if isinstance(default, (TextSpec, ArraySpec, NestedSpec)):
             raise _fail(owner, name, f"{type(default).__name__} does not go with a scalar type")

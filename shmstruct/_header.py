@@ -109,6 +109,8 @@ def describe(layout: Layout) -> dict[str, Any]:
             entry["max_bytes"] = f.max_bytes
         else:
             entry["dtype"] = f.dtype.base.str
+            if f.atomic:
+                entry["atomic"] = True
             if f.kind == "array":
                 entry["shape"] = list(f.shape)
         fields.append(entry)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike
 
-__all__ = ["ArraySpec", "TextSpec", "NestedSpec", "array", "text", "nested"]
+__all__ = ["ArraySpec", "TextSpec", "NestedSpec", "AtomicSpec", "array", "text", "nested", "atomic"]
 
 
 @dataclass(frozen=True)
@@ -93,3 +93,22 @@ def nested(**overrides: Any) -> Any:
         ``origin: Vec3 = nested()`` or ``origin: Vec3 = nested(z=1.0)``
     """
     return NestedSpec(dict(overrides))
+
+
+@dataclass(frozen=True)
+class AtomicSpec:
+    """An atomic integer field and its initial value."""
+
+    default: Any
+
+
+def atomic(default: int = 0) -> Any:
+    """Declare the default of an atomic integer field (``Atomic[int]`` and its sized variants).
+
+    Args:
+        default: The initial value (checked against the field's range when the class is made).
+
+    Example:
+        ``hits: Atomic[int] = atomic()`` or ``budget: Atomic[shmstruct.uint32] = atomic(100)``
+    """
+    return AtomicSpec(default)

@@ -23,9 +23,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from typing_extensions import dataclass_transform
 
+from ._atomic import Atomic
 from ._checks import Preparer, array_preparer, decode_text, scalar_preparer, short_repr, text_preparer, with_constraints
 from ._errors import FieldTypeError, SchemaError
 from ._fields import MISSING, Field, resolve_field
+from ._header import CHANGES
 from ._layout import Layout, compile_layout, same_offsets
 from ._lock import SharedLock
 from ._memory import DEFAULT_MODE, SharedBlock
@@ -111,6 +113,42 @@ class _ArrayAttribute:
         return view
 
 
+class _AtomicAttribute:
+    """An atomic field: an :class:`Atomic` over the shared value, made once per proxy and cached
+    in its ``__dict__`` (so ``s.hits.add(1)`` is a dictionary hit and one C call)."""
+
+    def __init__(self, field: Field) -> None:
+        self.field = field
+        self.c_name = field.scalar.c_name if field.scalar is not None else ""
+
+    def __get__(self, obj: Any, owner: type[Any] | None = None) -> Any:
+        if obj is None:
+            return self
+        f = self.field
+        block = _block_of(obj)
+        value: Atomic[int] = Atomic(block.view_buffer(), block.offset_of(obj) + f.offset, self.c_name, f.qualname, CHANGES)
+        obj.__dict__[f.name] = value
+        return value
+
+
+def _atomic_store(field: Field, attribute: _AtomicAttribute, plain: Store) -> Store:
+    """Writes of an atomic field: an atomic store (which wakes its waiters) in a block; a plain
+    store into private memory (a default image, a log row not yet published)."""
+    name = field.name
+
+    def store(obj: Any, value: Any) -> None:
+        atomic = obj.__dict__.get(name)
+        if atomic is None:
+            try:
+                atomic = attribute.__get__(obj)
+            except RuntimeError:  # not in shared memory
+                plain(obj, value)
+                return
+        atomic.store(value)
+
+    return store
+
+
 class _TextAttribute:
     """A text field, read under the lock so that a concurrent write is never seen half done."""
 
@@ -160,7 +198,8 @@ def _field_ops(cls: Any, field: Field) -> FieldOps:
     if field.kind == "scalar":
         assert field.scalar is not None
         cfield = cls.__dict__.get(field.name) or getattr(cls, field.name)
-        return FieldOps(field, with_constraints(field, scalar_preparer(field, field.scalar)), cfield.__set__, False)
+        store = _atomic_store(field, _AtomicAttribute(field), cfield.__set__) if field.atomic else cfield.__set__
+        return FieldOps(field, with_constraints(field, scalar_preparer(field, field.scalar)), store, False)
     store = _blob_store(field.offset, field.size)
     if field.kind == "text":
         return FieldOps(field, with_constraints(field, text_preparer(field)), store, True)
@@ -377,6 +416,8 @@ def _install_runtime(cls: Any, layout: Layout) -> None:
             setattr(cls, f.name, _ArrayAttribute(f))
         elif f.kind == "text":
             setattr(cls, f.name, _TextAttribute(f))
+        elif f.atomic:
+            setattr(cls, f.name, _AtomicAttribute(f))
     setattr(cls, "__setattr__", _make_setattr(cls))
     defaults: list[tuple[Field, Store, Any]] = []
     for f in layout.fields:

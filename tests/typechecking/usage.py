@@ -39,6 +39,12 @@ class Required(SharedStruct):
     x: int
 
 
+class Hits(SharedStruct):
+    total: shmstruct.Atomic[int] = shmstruct.atomic()
+    small: shmstruct.Atomic[shmstruct.uint32] = shmstruct.atomic(3)
+    label: str = text(8)
+
+
 # Construction: keywords are typed; specifiers count as defaults.
 s = State()
 s = State(steps=1, label="warm-up", origin=Vec3(x=1.0))
@@ -106,6 +112,36 @@ with State.table(2) as scoped_rows:
     assert_type(scoped_rows, shmstruct.Table[State])
 assert_type(s.lock.holder, int | None)
 assert_type(s.lock.recoveries, int)
+
+# The lock is a condition too.
+with s.lock:
+    assert_type(s.lock.wait(), bool)
+    assert_type(s.lock.wait(timeout=0.5), bool)
+    assert_type(s.lock.wait_for(lambda: s.steps > 2, timeout=1.0), bool)
+    assert_type(s.lock.wait_for(lambda: s.label or None), str | None)
+    s.lock.notify()
+    s.lock.notify(2)
+    s.lock.notify_all()
+
+# Atomic fields: typed operations; stores and constructor values are ints.
+h = Hits(total=5)
+assert_type(h.total, shmstruct.Atomic[int])
+assert_type(h.small, shmstruct.Atomic[int])
+assert_type(h.total.load(), int)
+assert_type(h.total.add(1), int)
+assert_type(h.total.sub(1), int)
+assert_type(h.total.exchange(3), int)
+assert_type(h.total.compare_exchange(3, 4), bool)
+assert_type(h.total.wait(4, timeout=0.1), bool)
+assert_type(int(h.small), int)
+h.total.store(7)
+h.total.notify_all()
+h.total = 8
+h.update(total=9, small=1)
+atomic_rows = Hits.table(2)
+assert_type(atomic_rows[0].total.add(1), int)
+atomic_log = Hits.log(4)
+atomic_log.append(total=1, small=2)
 s.close()
 shmstruct.unlink("typed-state")
 
@@ -129,3 +165,13 @@ State(1)  # type: ignore[call-arg]
 Required()  # type: ignore[call-arg]
 s.lock = s.lock  # type: ignore[misc]
 s.grid.nonexistent  # type: ignore[attr-defined]
+Hits(total="x")  # type: ignore[arg-type]
+Hits(total=1.5)  # type: ignore[arg-type]
+h.total.add("1")  # type: ignore[arg-type]
+h.total = "x"  # type: ignore[assignment]
+h.total.store(None)  # type: ignore[arg-type]
+h.total.compare_exchange(1)  # type: ignore[call-arg]
+h.total.increment(1)  # type: ignore[attr-defined]
+atomic_log.append(total="x")  # type: ignore[arg-type]
+s.lock.wait_for(3)  # type: ignore[arg-type]
+s.lock.notify("all")  # type: ignore[arg-type]
