@@ -187,6 +187,8 @@ class Log(Table[S], Generic[S, P]):
     """A bounded append-only table: ``append(**fields)`` adds a checked row under the lock.
 
     ``len(log)``, ``records``, ``column()``, iteration and indexing cover the appended rows only.
+    Every append notifies the log's lock, so a consumer can sleep until new rows arrive:
+    ``with log.lock: log.lock.wait_for(lambda: len(log) > seen)``.
     A full log raises :class:`~shmstruct.LogFullError`, unless it was created with ``ring=True``:
     then each append past ``capacity`` overwrites the oldest row, ``records`` holds the rows in
     slot order (slot = number of earlier appends modulo ``capacity``) and ``snapshot()`` returns
@@ -256,6 +258,7 @@ class Log(Table[S], Generic[S, P]):
             for store, prepared in writes:
                 store(row, prepared)
             self._appended.value = appended + 1
+            self._block.lock.notify_all()  # consumers waiting in lock.wait_for(...); free when none wait
         return slot
 
     def snapshot(self) -> Records:
