@@ -15,6 +15,17 @@ def best(stmt: str, env: dict[str, Any], number: int, repeat: int) -> float:
     return min(timeit.Timer(stmt, globals=env).repeat(repeat=repeat, number=number)) / number * 1e9
 
 
+def best_side_by_side(ours: str, theirs: str, env: dict[str, Any], number: int, repeat: int) -> tuple[float, float]:
+    """Best times per execution in ns of two statements, their ``timeit`` repeats alternated so
+    that a burst of background load weighs on both sides alike."""
+    timers = (timeit.Timer(ours, globals=env), timeit.Timer(theirs, globals=env))
+    runs: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeat):
+        for timer, times in zip(timers, runs):
+            times.append(timer.timeit(number) / number * 1e9)
+    return min(runs[0]), min(runs[1])
+
+
 def best_call(fn: Callable[[], Any], repeat: int) -> float:
     """Best time of one call of ``fn`` in ns, over ``repeat`` calls."""
     times = []

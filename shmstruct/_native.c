@@ -1,12 +1,16 @@
 /* shmstruct._native: the synchronisation that Python cannot express safely or fast.
  *
- * Two types, both living over a mapping of a shared segment (they hold a buffer export of it,
+ * Two types living over a mapping of a shared segment (they hold a buffer export of it,
  * so the mapping stays valid for as long as they exist):
  *
  *   Mutex      the lock of a block: a process-shared, robust, recursive pthread mutex in the
  *              segment header, with a condition (wait/notify) built on a futex word beside it.
- *   AtomicInt  one 32- or 64-bit integer field: sequentially consistent atomic operations on
+ *   Atomic     one 32- or 64-bit integer field: sequentially consistent atomic operations on
  *              the shared address, range-checked, with futex-based waiting for a change.
+ *
+ * And one piece of speed: FieldSetter, the fast path of a schema's checked __setattr__ (Python
+ * decides everything it does; it only saves the Python frame on every plain scalar write, which
+ * is most of a locked increment's time).
  *
  * Owner death is the kernel's business (robust futexes: EOWNERDEAD), never a guess from elapsed
  * time. Every blocking call releases the GIL; a wait in the main thread wakes for signals (Ctrl-C);
@@ -777,7 +781,7 @@ init_lock(PyObject *Py_UNUSED(module), PyObject *args)
 }
 
 /* ==========================================================================================
- * AtomicInt
+ * Atomic
  */
 
 enum { I32, U32, I64, U64 };
@@ -1107,7 +1111,7 @@ Atomic_repr(AtomicObject *self)
     if (value == NULL) {
         return NULL;
     }
-    PyObject *text = PyUnicode_FromFormat("%s(%S)", Py_TYPE(self)->tp_name, value);
+    PyObject *text = PyUnicode_FromFormat("Atomic(%S)", value);
     Py_DECREF(value);
     return text;
 }
@@ -1195,6 +1199,7 @@ static PyMethodDef Atomic_methods[] = {
     {"notify_all", (PyCFunction)Atomic_notify_all, METH_NOARGS,
      "Wake every wait() on this block's atomic fields (atomic writes do it themselves; this is for "
      "changes made another way, such as through numpy)."},
+    {"__class_getitem__", Py_GenericAlias, METH_O | METH_CLASS, "Atomic[int], Atomic[shmstruct.uint32], ..."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1203,18 +1208,159 @@ static PyNumberMethods Atomic_as_number = {
     .nb_index = (unaryfunc)Atomic_int,
 };
 
+#define ATOMIC_DOC \
+    "A lock-free integer field: declare it ``hits: Atomic[int] = atomic()`` (int64), or\n" \
+    "``Atomic[shmstruct.uint32]`` (also int32 and uint64).\n\n" \
+    "``s.hits`` reads as this object, bound to the shared value: ``load()``, ``store(v)``,\n" \
+    "``int(s.hits)`` and comparisons read or write it; ``add(n)`` and ``sub(n)`` return the previous\n" \
+    "value, like C's ``fetch_add``; ``exchange(v)`` returns the previous value;\n" \
+    "``compare_exchange(expected, new)`` returns whether the value was ``expected`` (and is now\n" \
+    "``new``); ``wait(old, timeout=None)`` sleeps until the value differs from ``old`` (True) or the\n" \
+    "timeout passes (False): every atomic write wakes it, and ``notify_all()`` wakes it after a\n" \
+    "change made another way (through a numpy view, say).\n\n" \
+    "Each operation is one sequentially consistent atomic instruction on the shared address; none\n" \
+    "takes the block's lock. Every write is range-checked: one that would leave the C type's range\n" \
+    "raises FieldValueError and changes nothing."
+
 static PyTypeObject AtomicType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "shmstruct._native.AtomicInt",
+    .tp_name = "shmstruct.Atomic",
     .tp_basicsize = sizeof(AtomicObject),
     .tp_dealloc = (destructor)Atomic_dealloc,
     .tp_repr = (reprfunc)Atomic_repr,
     .tp_as_number = &Atomic_as_number,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_doc = "AtomicInt(mapping, offset, kind, label, changes)\n\nA lock-free integer field in shared memory.",
+    .tp_doc = ATOMIC_DOC,
     .tp_richcompare = (richcmpfunc)Atomic_richcompare,
     .tp_methods = Atomic_methods,
     .tp_init = (initproc)Atomic_init,
+    .tp_new = PyType_GenericNew,
+};
+
+/* ==========================================================================================
+ * FieldSetter: the fast path of a schema's checked __setattr__
+ *
+ * The table and every decision in it are Python's (shmstruct._struct): name -> (target, low,
+ * high, exact type). A value of exactly that type within [low, high] is stored at once: through
+ * the target's descriptor __set__ (a ctypes field) or by calling it. Every other case, unknown
+ * names included, goes to the Python slow path, which checks and converts.
+ */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *writers;
+    PyObject *slow;
+    vectorcallfunc vectorcall;
+} SetterObject;
+
+static PyObject *
+Setter_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    SetterObject *self = (SetterObject *)callable;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs != 3 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "__setattr__ takes exactly 3 positional arguments (self, name, value)");
+        return NULL;
+    }
+    PyObject *obj = args[0], *name = args[1], *value = args[2];
+    PyObject *entry = PyDict_GetItemWithError(self->writers, name);
+    if (entry == NULL && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (entry != NULL && PyTuple_CheckExact(entry) && PyTuple_GET_SIZE(entry) == 4 &&
+        (PyObject *)Py_TYPE(value) == PyTuple_GET_ITEM(entry, 3)) {
+        int ok = PyObject_RichCompareBool(PyTuple_GET_ITEM(entry, 1), value, Py_LE);
+        if (ok > 0) {
+            ok = PyObject_RichCompareBool(value, PyTuple_GET_ITEM(entry, 2), Py_LE);
+        }
+        if (ok < 0) {
+            return NULL;
+        }
+        if (ok) {
+            PyObject *target = PyTuple_GET_ITEM(entry, 0);
+            descrsetfunc set = Py_TYPE(target)->tp_descr_set;
+            if (set != NULL) {
+                if (set(target, obj, value) < 0) {
+                    return NULL;
+                }
+                Py_RETURN_NONE;
+            }
+            return PyObject_CallFunctionObjArgs(target, obj, value, NULL);
+        }
+    }
+    return PyObject_Vectorcall(self->slow, args, 3, NULL);
+}
+
+static PyObject *
+Setter_get(PyObject *self, PyObject *obj, PyObject *Py_UNUSED(type))
+{
+    if (obj == NULL || obj == Py_None) {
+        return Py_NewRef(self);
+    }
+    return PyMethod_New(self, obj);
+}
+
+static int
+Setter_init(SetterObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"writers", "slow", NULL};
+    PyObject *writers, *slow;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O:FieldSetter", keywords, &PyDict_Type, &writers, &slow)) {
+        return -1;
+    }
+    Py_XSETREF(self->writers, Py_NewRef(writers));
+    Py_XSETREF(self->slow, Py_NewRef(slow));
+    self->vectorcall = Setter_vectorcall;
+    return 0;
+}
+
+static int
+Setter_traverse(SetterObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->writers);
+    Py_VISIT(self->slow);
+    return 0;
+}
+
+static int
+Setter_clear(SetterObject *self)
+{
+    Py_CLEAR(self->writers);
+    Py_CLEAR(self->slow);
+    return 0;
+}
+
+static void
+Setter_dealloc(SetterObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    Setter_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+Setter_call(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    if (((SetterObject *)self)->slow == NULL) {
+        PyErr_SetString(PyExc_TypeError, "FieldSetter is not initialised");
+        return NULL;
+    }
+    return PyVectorcall_Call(self, args, kwargs);
+}
+
+static PyTypeObject SetterType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "shmstruct._native.FieldSetter",
+    .tp_basicsize = sizeof(SetterObject),
+    .tp_dealloc = (destructor)Setter_dealloc,
+    .tp_vectorcall_offset = offsetof(SetterObject, vectorcall),
+    .tp_call = Setter_call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_doc = "FieldSetter(writers, slow)\n\nA schema's __setattr__: the fast path of the table `writers`, else `slow`.",
+    .tp_traverse = (traverseproc)Setter_traverse,
+    .tp_clear = (inquiry)Setter_clear,
+    .tp_descr_get = Setter_get,
+    .tp_init = (initproc)Setter_init,
     .tp_new = PyType_GenericNew,
 };
 
@@ -1269,7 +1415,7 @@ PyInit__native(void)
     cached_pid = getpid();
     FieldTypeError = Py_NewRef(PyExc_TypeError);
     FieldValueError = Py_NewRef(PyExc_ValueError);
-    if (PyType_Ready(&MutexType) < 0 || PyType_Ready(&AtomicType) < 0) {
+    if (PyType_Ready(&MutexType) < 0 || PyType_Ready(&AtomicType) < 0 || PyType_Ready(&SetterType) < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&native_module);
@@ -1277,7 +1423,8 @@ PyInit__native(void)
         return NULL;
     }
     if (PyModule_AddObjectRef(module, "Mutex", (PyObject *)&MutexType) < 0 ||
-        PyModule_AddObjectRef(module, "AtomicInt", (PyObject *)&AtomicType) < 0 ||
+        PyModule_AddObjectRef(module, "Atomic", (PyObject *)&AtomicType) < 0 ||
+        PyModule_AddObjectRef(module, "FieldSetter", (PyObject *)&SetterType) < 0 ||
         PyModule_AddIntConstant(module, "LOCK_SIZE", sizeof(lock_record)) < 0 ||
         PyModule_AddIntConstant(module, "LOCK_HOLDER", offsetof(lock_record, holder)) < 0 ||
         PyModule_AddIntConstant(module, "LOCK_RECOVERIES", offsetof(lock_record, recoveries)) < 0 ||

@@ -1,6 +1,8 @@
 """Type stubs of the C extension (shmstruct/_native.c)."""
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar, overload
+
+from typing_extensions import Self
 
 LOCK_SIZE: int
 LOCK_HOLDER: int
@@ -68,16 +70,50 @@ class Mutex:
     def dead_holder(self) -> int | None:
         """The pid of the last holder found dead (``-1``: it died before recording its pid), or ``None``."""
 
-class AtomicInt:
+_T = TypeVar("_T", bound=int)
+
+class Atomic(Generic[_T]):
+    """A lock-free integer field: declare it ``hits: Atomic[int] = atomic()`` (``int64``), or
+    ``Atomic[shmstruct.uint32]`` (also ``int32`` and ``uint64``).
+
+    ``s.hits`` reads as this object, bound to the shared value. Each operation is one sequentially
+    consistent atomic instruction on the shared address; none takes the block's lock. Every write
+    is range-checked: one that would leave the C type's range raises
+    :class:`~shmstruct.FieldValueError` and changes nothing.
+
+    For type checkers it is also a descriptor whose ``__set__`` takes an ``int``, so that
+    ``s.hits = 5`` and ``State(hits=5)`` type-check (as checked atomic stores).
+    """
+
     def __init__(self, mapping: Any, offset: int, kind: str, label: str, changes: int) -> None: ...
-    def load(self) -> int: ...
-    def store(self, value: int, /) -> None: ...
-    def add(self, n: int, /) -> int: ...
-    def sub(self, n: int, /) -> int: ...
-    def exchange(self, value: int, /) -> int: ...
-    def compare_exchange(self, expected: int, new: int, /) -> bool: ...
-    def wait(self, old: int, timeout: float | None = None) -> bool: ...
-    def notify_all(self) -> None: ...
+    @overload
+    def __get__(self, obj: None, owner: Any) -> Self: ...
+    @overload
+    def __get__(self, obj: object, owner: Any) -> Self: ...
+    def __set__(self, obj: object, value: int) -> None: ...
+    def load(self) -> int:
+        """The current value."""
+    def store(self, value: int, /) -> None:
+        """Set the value (range-checked); wakes the waiters."""
+    def add(self, n: int, /) -> int:
+        """Add ``n`` and return the previous value, like C's ``fetch_add``.
+
+        Raises:
+            FieldValueError: The result would leave the field's range (nothing changes).
+        """
+    def sub(self, n: int, /) -> int:
+        """Subtract ``n`` and return the previous value (range-checked like :meth:`add`)."""
+    def exchange(self, value: int, /) -> int:
+        """Set the value and return the previous one."""
+    def compare_exchange(self, expected: int, new: int, /) -> bool:
+        """Set the value to ``new`` if it is ``expected``; return whether it was."""
+    def wait(self, old: int, timeout: float | None = None) -> bool:
+        """Sleep until the value differs from ``old`` (``True``) or ``timeout`` seconds pass
+        (``False``); returns at once if it differs already. Without polling: every atomic write
+        of the block wakes the waiters, and :meth:`notify_all` does after other changes."""
+    def notify_all(self) -> None:
+        """Wake every :meth:`wait` on this block's atomic fields (atomic writes do it themselves;
+        this is for changes made another way, such as through a numpy view)."""
     def __int__(self) -> int: ...
     def __index__(self) -> int: ...
     def __eq__(self, other: object) -> bool: ...
@@ -87,3 +123,7 @@ class AtomicInt:
     def __gt__(self, other: int) -> bool: ...
     def __ge__(self, other: int) -> bool: ...
     __hash__: ClassVar[None]  # type: ignore[assignment]
+
+class FieldSetter:
+    def __init__(self, writers: dict[str, tuple[Any, Any, Any, type]], slow: Any) -> None: ...
+    def __call__(self, obj: Any, name: str, value: Any, /) -> None: ...

@@ -30,6 +30,7 @@ from ._fields import MISSING, Field, resolve_field
 from ._header import CHANGES
 from ._layout import Layout, compile_layout, same_offsets
 from ._lock import SharedLock
+from ._native import FieldSetter
 from ._memory import DEFAULT_MODE, SharedBlock
 from ._specs import NestedSpec
 
@@ -208,21 +209,25 @@ def _field_ops(cls: Any, field: Field) -> FieldOps:
     return FieldOps(field, _nested_preparer(field), store, True)
 
 
-def _fast_path_entry(ops: FieldOps) -> tuple[Store, Any, Any, type]:
-    """What ``__setattr__`` checks inline: an exact Python type and its range, or never."""
+def _fast_path_entry(cls: Any, ops: FieldOps) -> tuple[Any, Any, Any, type]:
+    """What ``__setattr__`` checks inline: an exact Python type and its range, or never. The
+    target is the ctypes field itself (stored through its descriptor) or a store function."""
     f = ops.field
     row = f.scalar
     if f.kind == "scalar" and row is not None and not f.constraints and row.python_type in (int, float, bool):
-        return (ops.store, row.low, row.high, row.python_type)
+        target = ops.store if f.atomic else cls.__dict__.get(f.name) or getattr(cls, f.name)
+        return (target, row.low, row.high, row.python_type)
     return (ops.store, 0, 0, _Never)
 
 
 def _make_setattr(cls: Any) -> Callable[[Any, str, Any], None]:
-    writers: dict[str, tuple[Store, Any, Any, type]] = {name: _fast_path_entry(op) for name, op in cls._shm_ops_.items()}
     ops: dict[str, FieldOps] = cls._shm_ops_
+    writers = {name: _fast_path_entry(cls, op) for name, op in ops.items()}
 
     def slow_write(obj: Any, name: str, value: Any) -> None:
-        op = ops[name]
+        op = ops.get(name)
+        if op is None:
+            raise _no_such_field(type(obj), name)
         prepared = op.prepare(value)
         if op.locked:
             with _lock_of(obj):
@@ -230,17 +235,8 @@ def _make_setattr(cls: Any) -> Callable[[Any, str, Any], None]:
         else:
             op.store(obj, prepared)
 
-    def __setattr__(self: Any, name: str, value: Any) -> None:
-        try:
-            store, low, high, fast_type = writers[name]
-        except KeyError:
-            raise _no_such_field(type(self), name) from None
-        if type(value) is fast_type and low <= value <= high:
-            store(self, value)
-        else:
-            slow_write(self, name, value)
-
-    return __setattr__
+    # The fast path (an exact int, float or bool within range) runs in C; everything else here.
+    return FieldSetter(writers, slow_write)
 
 
 def _no_such_field(cls: Any, name: str) -> AttributeError:
