@@ -1,9 +1,11 @@
 """Producer/consumer pipeline over a shared log.
 
-One producer appends work items to a log; three consumers take the next unclaimed item (a shared
-cursor, claimed under its lock), compute, and write the result into the matching row of a shared
-table. A semaphore counts the items ready to take, so consumers block instead of polling. A
-consumer sees only items whose append has finished: the log publishes a row only after writing it.
+One producer appends work items to a log; three consumers claim the next item number from a
+shared cursor (an atomic field: `add(1)` hands each number to exactly one consumer, with no lock),
+wait until that item has been appended, compute, and write the result into the matching row of a
+shared table. The wait sleeps on the log's lock (`wait_for`): every append notifies it, so a
+consumer that is ahead of the producer uses no CPU and no polling. A consumer sees only items whose
+append has finished: the log publishes a row only after writing it.
 
 Run: python examples/pipeline.py
 """
@@ -15,7 +17,7 @@ import time
 
 import numpy as np
 
-from shmstruct import Log, SharedStruct, Table
+from shmstruct import Atomic, Log, SharedStruct, Table, atomic
 
 ITEMS = 20_000
 CONSUMERS = 3
@@ -34,37 +36,32 @@ class Result(SharedStruct):
 
 
 class Cursor(SharedStruct):
-    next: int = 0  # the next item to claim
+    next: Atomic[int] = atomic()  # the next item to claim
 
 
-def produce(items: Log[Item], ready: mp.synchronize.Semaphore) -> None:
+def produce(items: Log[Item]) -> None:
     rng = np.random.default_rng(1)
     for seq, (x, y) in enumerate(rng.random((ITEMS, 2)).tolist()):
-        items.append(seq=seq, x=x, y=y)  # checked, under the log's lock
-        ready.release()
-    for _ in range(CONSUMERS):  # one "no more items" permit per consumer
-        ready.release()
+        items.append(seq=seq, x=x, y=y)  # checked, under the log's lock; wakes waiting consumers
 
 
-def consume(index: int, items: Log[Item], results: Table[Result], cursor: Cursor, ready: mp.synchronize.Semaphore) -> None:
+def consume(index: int, items: Log[Item], results: Table[Result], cursor: Cursor) -> None:
     while True:
-        ready.acquire()
-        with cursor.lock:
-            claimed = cursor.next
-            cursor.next += 1
+        claimed = cursor.next.add(1)  # returns the previous value: this consumer's item
         if claimed >= ITEMS:
             return
-        item = items[claimed]  # appended before its permit was released
+        with items.lock:  # sleep until the producer has appended it
+            items.lock.wait_for(lambda: items.appended > claimed)
+        item = items[claimed]
         results[claimed].update(seq=item.seq, distance=float(np.hypot(item.x, item.y)), consumer=index)
 
 
 def main() -> None:
     ctx = mp.get_context("spawn")
     items, results, cursor = Item.log(capacity=ITEMS), Result.table(ITEMS), Cursor()
-    ready = ctx.Semaphore(0)
     started = time.perf_counter()
-    processes = [ctx.Process(target=produce, args=(items, ready))]
-    processes += [ctx.Process(target=consume, args=(i, items, results, cursor, ready)) for i in range(CONSUMERS)]
+    processes = [ctx.Process(target=produce, args=(items,))]
+    processes += [ctx.Process(target=consume, args=(i, items, results, cursor)) for i in range(CONSUMERS)]
     for p in processes:
         p.start()
     for p in processes:

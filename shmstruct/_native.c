@@ -448,12 +448,39 @@ Mutex_exit(MutexObject *self, PyObject *const *Py_UNUSED(args), Py_ssize_t Py_UN
 }
 
 static PyObject *
-Mutex_acquire(MutexObject *self, PyObject *args, PyObject *kwargs)
+Mutex_acquire(MutexObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
 {
-    static char *keywords[] = {"block", "timeout", NULL};
+    /* acquire(block=True, timeout=None), parsed by hand: the argument parser of
+     * PyArg_ParseTupleAndKeywords costs more than the lock itself. */
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject *block_object = NULL, *timeout = Py_None;
+    if (nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "acquire() takes at most 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (nargs >= 1) {
+        block_object = args[0];
+    }
+    if (nargs == 2) {
+        timeout = args[1];
+    }
+    Py_ssize_t keywords = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t i = 0; i < keywords; i++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, i);
+        PyObject *value = args[nargs + i];
+        if (PyUnicode_CompareWithASCIIString(key, "block") == 0 && nargs < 1) {
+            block_object = value;
+        }
+        else if (PyUnicode_CompareWithASCIIString(key, "timeout") == 0 && nargs < 2) {
+            timeout = value;
+        }
+        else {
+            PyErr_Format(PyExc_TypeError, "acquire() got an unexpected or repeated keyword argument %R", key);
+            return NULL;
+        }
+    }
     int block = 1;
-    PyObject *timeout = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|pO:acquire", keywords, &block, &timeout)) {
+    if (block_object != NULL && (block = PyObject_IsTrue(block_object)) < 0) {
         return NULL;
     }
     int has_deadline;
@@ -701,7 +728,7 @@ Mutex_dealloc(MutexObject *self)
 static PyMethodDef Mutex_methods[] = {
     {"__enter__", (PyCFunction)Mutex_enter, METH_NOARGS, "Take the lock, waiting as long as it takes."},
     {"__exit__", (PyCFunction)(void (*)(void))Mutex_exit, METH_FASTCALL, "Give back one level of ownership."},
-    {"acquire", (PyCFunction)(void (*)(void))Mutex_acquire, METH_VARARGS | METH_KEYWORDS,
+    {"acquire", (PyCFunction)(void (*)(void))Mutex_acquire, METH_FASTCALL | METH_KEYWORDS,
      "acquire(block=True, timeout=None) -> bool\n\nTake the lock; return whether it was taken."},
     {"release", (PyCFunction)Mutex_release, METH_NOARGS,
      "Give back one level of ownership (AssertionError if this thread does not hold the lock)."},

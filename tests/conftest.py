@@ -14,10 +14,21 @@ START_METHODS = ["fork", "spawn", "forkserver"]
 
 
 def ours_in_dev_shm() -> set[str]:
-    """Shared-memory entries that shmstruct creates (segments and their named locks)."""
+    """Shared-memory entries that shmstruct creates (its segments; the locks live inside them)."""
     if not os.path.isdir("/dev/shm"):
         return set()
-    return {n for n in os.listdir("/dev/shm") if n.startswith(("shms_", "sem.shms_"))}
+    return {n for n in os.listdir("/dev/shm") if n.startswith("shms_")}
+
+
+def pytest_report_header() -> str:
+    """Which shmstruct the suite tests: the source tree (an editable install) or an installed wheel."""
+    import shmstruct
+
+    where = os.path.dirname(os.path.abspath(shmstruct.__file__))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.environ.get("SHMSTRUCT_TEST_INSTALLED") and where.startswith(root + os.sep):
+        raise pytest.UsageError(f"SHMSTRUCT_TEST_INSTALLED is set, but shmstruct was imported from the source tree ({where})")
+    return f"shmstruct from {where}"
 
 
 @pytest.fixture(params=START_METHODS)

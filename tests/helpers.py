@@ -262,6 +262,10 @@ def column_sum_of_remembered(name: str) -> float:
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT_DIR = os.path.dirname(TESTS_DIR)
+#: SHMSTRUCT_TEST_INSTALLED=1: the suite tests the installed package (a wheel), so programs it
+#: starts must not find the source tree first.
+TESTING_INSTALLED = bool(os.environ.get("SHMSTRUCT_TEST_INSTALLED"))
+SOURCE_PATH = [] if TESTING_INSTALLED else [ROOT_DIR]
 
 
 class Script:
@@ -271,7 +275,7 @@ class Script:
     def __init__(self, directory: str, code: str, name: str = "script") -> None:
         path = os.path.join(directory, f"{name}.py")
         with open(path, "w") as source:
-            source.write(f"import sys\nsys.path[:0] = [{TESTS_DIR!r}, {ROOT_DIR!r}]\n" + textwrap.dedent(code))
+            source.write(f"import sys\nsys.path[:0] = {[TESTS_DIR, *SOURCE_PATH]!r}\n" + textwrap.dedent(code))
         self.process = subprocess.Popen(
             [sys.executable, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )

@@ -11,12 +11,12 @@ import sys
 
 import numpy as np
 
-from helpers import JOIN_TIMEOUT, ROOT_DIR, Entry, Particle, State, entry_values, segment_exists
+from helpers import JOIN_TIMEOUT, SOURCE_PATH, Entry, Particle, State, entry_values, segment_exists
 
 
 def cli(*args: str, cwd: pathlib.Path) -> subprocess.CompletedProcess[str]:
     """Run the command line from an empty directory: only the shmstruct package is importable."""
-    env = {**os.environ, "PYTHONPATH": ROOT_DIR}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(SOURCE_PATH)}
     return subprocess.run(
         [sys.executable, "-m", "shmstruct", *args], capture_output=True, text=True, timeout=JOIN_TIMEOUT, cwd=cwd, env=env
     )
@@ -81,7 +81,7 @@ def test_watch_refreshes_until_ctrl_c(tmp_path: pathlib.Path) -> None:
         stdout=subprocess.PIPE,
         text=True,
         cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": ROOT_DIR},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(SOURCE_PATH)},
     )
     assert watcher.stdout is not None
     lines = iter(watcher.stdout.readline, "")
