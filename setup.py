@@ -8,8 +8,8 @@ from setuptools.command.build_ext import build_ext
 _HOW_TO_GET_A_COMPILER = (
     "shmstruct needs a C compiler and the Python headers to build its small C extension "
     "(shmstruct/_native.c, its lock and atomic fields). On Debian or Ubuntu: "
-    "apt-get install gcc python3-dev; on Fedora: dnf install gcc python3-devel; "
-    "on Alpine (musl is not supported: glibc is needed). Then install shmstruct again."
+    "apt-get install gcc python3-dev; on Fedora: dnf install gcc python3-devel. "
+    "Then install shmstruct again. (Linux with glibc only: musl-based systems such as Alpine are not supported.)"
 )
 
 
@@ -19,15 +19,12 @@ class BuildNative(build_ext):
     def run(self) -> None:
         if not sys.platform.startswith("linux"):
             raise SystemExit(f"shmstruct runs on Linux (glibc) only, not on {sys.platform}: its lock is a robust process-shared pthread mutex")
-        try:
-            super().run()
-        except Exception as exc:  # distutils' CompileError / PlatformError, or a missing compiler
-            raise SystemExit(f"{_HOW_TO_GET_A_COMPILER}\n(the build said: {exc})") from exc
+        super().run()
 
     def build_extension(self, ext: Extension) -> None:
         try:
             super().build_extension(ext)
-        except Exception as exc:
+        except Exception as exc:  # distutils' CompileError / PlatformError, or no compiler at all
             raise SystemExit(f"{_HOW_TO_GET_A_COMPILER}\n(the build said: {exc})") from exc
 
 

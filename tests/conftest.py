@@ -20,15 +20,23 @@ def ours_in_dev_shm() -> set[str]:
     return {n for n in os.listdir("/dev/shm") if n.startswith("shms_")}
 
 
-def pytest_report_header() -> str:
-    """Which shmstruct the suite tests: the source tree (an editable install) or an installed wheel."""
+def _tested_package() -> str:
     import shmstruct
 
-    where = os.path.dirname(os.path.abspath(shmstruct.__file__))
+    return os.path.dirname(os.path.abspath(shmstruct.__file__))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With SHMSTRUCT_TEST_INSTALLED set, the suite must test the installed package, not the source tree."""
+    where = _tested_package()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     if os.environ.get("SHMSTRUCT_TEST_INSTALLED") and where.startswith(root + os.sep):
         raise pytest.UsageError(f"SHMSTRUCT_TEST_INSTALLED is set, but shmstruct was imported from the source tree ({where})")
-    return f"shmstruct from {where}"
+
+
+def pytest_report_header() -> str:
+    """Which shmstruct the suite tests: the source tree (an editable install) or an installed wheel."""
+    return f"shmstruct from {_tested_package()}"
 
 
 @pytest.fixture(params=START_METHODS)
