@@ -166,6 +166,26 @@ futex_wait(uint32_t *word, uint32_t expected, const struct timespec *deadline)
     return r == 0 ? 0 : errno;
 }
 
+/* How long a futex wait in the signal thread sleeps at most before it comes up to run signal
+ * handlers. A signal normally interrupts the wait at once (EINTR); this only covers one that
+ * arrives in the instant between the last check and the system call. Nothing is polled: the
+ * wait is over only when the futex word changes. */
+#define SIGNAL_SAFETY_NET_SECONDS 1.0
+
+/* futex_wait for a Python-level wait: up to the deadline (NULL: none); in the signal thread, for
+ * at most SIGNAL_SAFETY_NET_SECONDS at a time. Called without the GIL. */
+static int
+futex_wait_interruptibly(uint32_t *word, uint32_t expected, const struct timespec *deadline, int signal_thread)
+{
+    struct timespec net;
+    const struct timespec *until = deadline;
+    if (signal_thread) {
+        monotonic_after(SIGNAL_SAFETY_NET_SECONDS, &net);
+        until = earlier(deadline, &net);
+    }
+    return futex_wait(word, expected, until);
+}
+
 static void
 futex_wake(uint32_t *word, int count)
 {
@@ -582,20 +602,20 @@ Mutex_wait(MutexObject *self, PyObject *args, PyObject *kwargs)
         __atomic_sub_fetch(&rec->cond_waiters, 1, __ATOMIC_SEQ_CST);
         return NULL;
     }
-    int woken = 0, failed = 0;
+    int woken = 0, failed = 0, signal_thread = is_signal_thread();
     for (;;) {
         int r;
         Py_BEGIN_ALLOW_THREADS
-        r = futex_wait(&rec->cond_seq, seq, has_deadline ? &deadline : NULL);
+        r = futex_wait_interruptibly(&rec->cond_seq, seq, has_deadline ? &deadline : NULL, signal_thread);
         Py_END_ALLOW_THREADS
         if (__atomic_load_n(&rec->cond_seq, __ATOMIC_SEQ_CST) != seq) {
             woken = 1;
             break;
         }
-        if (r == ETIMEDOUT || (has_deadline && passed(&deadline))) {
+        if (has_deadline && passed(&deadline)) {
             break;
         }
-        if (r == EINTR && PyErr_CheckSignals() < 0) {
+        if ((r == EINTR || r == ETIMEDOUT) && PyErr_CheckSignals() < 0) {
             failed = 1;
             break;
         }
@@ -1091,7 +1111,7 @@ Atomic_wait(AtomicObject *self, PyObject *args, PyObject *kwargs)
     if (huge || !in_range(self, old)) {
         Py_RETURN_TRUE; /* the value always differs from one the field cannot hold */
     }
-    int differs = 0;
+    int differs = 0, signal_thread = is_signal_thread();
     __atomic_add_fetch(self->waiters, 1, __ATOMIC_SEQ_CST);
     for (;;) {
         /* Registered as a waiter first, then read: a writer that changed the value before our read
@@ -1103,13 +1123,13 @@ Atomic_wait(AtomicObject *self, PyObject *args, PyObject *kwargs)
         }
         int r;
         Py_BEGIN_ALLOW_THREADS
-        r = futex_wait(self->changes, seen, has_deadline ? &deadline : NULL);
+        r = futex_wait_interruptibly(self->changes, seen, has_deadline ? &deadline : NULL, signal_thread);
         Py_END_ALLOW_THREADS
-        if (r == ETIMEDOUT || (has_deadline && passed(&deadline))) {
+        if (has_deadline && passed(&deadline)) {
             differs = atomic_get(self) != old;
             break;
         }
-        if (r == EINTR && PyErr_CheckSignals() < 0) {
+        if ((r == EINTR || r == ETIMEDOUT) && PyErr_CheckSignals() < 0) {
             __atomic_sub_fetch(self->waiters, 1, __ATOMIC_SEQ_CST);
             return NULL;
         }

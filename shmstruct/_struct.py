@@ -59,12 +59,17 @@ class _Never:
 
 @dataclass(frozen=True)
 class FieldOps:
-    """How the runtime writes one field: check the value, then store it (under the lock if ``locked``)."""
+    """How the runtime reads and writes one field: check the value, then store it (under the lock
+    if ``locked``); ``fast_target`` is what the C fast path of ``__setattr__`` stores through (the
+    ctypes field, or ``store``); ``attribute`` is the class attribute that reads the field, when
+    ctypes' own does not (arrays, text, atomics)."""
 
     field: Field
     prepare: Preparer
     store: Store
     locked: bool
+    fast_target: Any = None
+    attribute: Any = None
 
 
 # --------------------------------------------------------------------------- finding the block
@@ -199,30 +204,32 @@ def _field_ops(cls: Any, field: Field) -> FieldOps:
     if field.kind == "scalar":
         assert field.scalar is not None
         cfield = cls.__dict__.get(field.name) or getattr(cls, field.name)
-        store = _atomic_store(field, _AtomicAttribute(field), cfield.__set__) if field.atomic else cfield.__set__
-        return FieldOps(field, with_constraints(field, scalar_preparer(field, field.scalar)), store, False)
+        prepare = with_constraints(field, scalar_preparer(field, field.scalar))
+        if field.atomic:
+            attribute = _AtomicAttribute(field)
+            store = _atomic_store(field, attribute, cfield.__set__)
+            return FieldOps(field, prepare, store, False, store, attribute)
+        return FieldOps(field, prepare, cfield.__set__, False, cfield)
     store = _blob_store(field.offset, field.size)
     if field.kind == "text":
-        return FieldOps(field, with_constraints(field, text_preparer(field)), store, True)
+        return FieldOps(field, with_constraints(field, text_preparer(field)), store, True, attribute=_TextAttribute(field))
     if field.kind == "array":
-        return FieldOps(field, array_preparer(field), store, True)
+        return FieldOps(field, array_preparer(field), store, True, attribute=_ArrayAttribute(field))
     return FieldOps(field, _nested_preparer(field), store, True)
 
 
-def _fast_path_entry(cls: Any, ops: FieldOps) -> tuple[Any, Any, Any, type]:
-    """What ``__setattr__`` checks inline: an exact Python type and its range, or never. The
-    target is the ctypes field itself (stored through its descriptor) or a store function."""
+def _fast_path_entry(ops: FieldOps) -> tuple[Any, Any, Any, type]:
+    """What ``__setattr__`` checks in C: an exact Python type and its range, or never."""
     f = ops.field
     row = f.scalar
     if f.kind == "scalar" and row is not None and not f.constraints and row.python_type in (int, float, bool):
-        target = ops.store if f.atomic else cls.__dict__.get(f.name) or getattr(cls, f.name)
-        return (target, row.low, row.high, row.python_type)
+        return (ops.fast_target, row.low, row.high, row.python_type)
     return (ops.store, 0, 0, _Never)
 
 
 def _make_setattr(cls: Any) -> Callable[[Any, str, Any], None]:
     ops: dict[str, FieldOps] = cls._shm_ops_
-    writers = {name: _fast_path_entry(cls, op) for name, op in ops.items()}
+    writers = {name: _fast_path_entry(op) for name, op in ops.items()}
 
     def slow_write(obj: Any, name: str, value: Any) -> None:
         op = ops.get(name)
@@ -407,13 +414,9 @@ def _install_runtime(cls: Any, layout: Layout) -> None:
     setattr(cls, "_shm_ops_", ops)
     setattr(cls, "_shm_steps_", {name: (op.store, op.prepare) for name, op in ops.items()})
     setattr(cls, "_shm_required_", tuple(f.name for f in layout.fields if f.required))
-    for f in layout.fields:
-        if f.kind == "array":
-            setattr(cls, f.name, _ArrayAttribute(f))
-        elif f.kind == "text":
-            setattr(cls, f.name, _TextAttribute(f))
-        elif f.atomic:
-            setattr(cls, f.name, _AtomicAttribute(f))
+    for name, op in ops.items():
+        if op.attribute is not None:
+            setattr(cls, name, op.attribute)
     setattr(cls, "__setattr__", _make_setattr(cls))
     defaults: list[tuple[Field, Store, Any]] = []
     for f in layout.fields:
