@@ -23,6 +23,7 @@ from ._errors import (
     SegmentError,
     SegmentExistsError,
     SegmentNameError,
+    SharedMemoryFullError,
     SharedMemoryGoneError,
     ShmStructError,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "FieldTypeError",
     "FieldValueError",
     "SharedMemoryGoneError",
+    "SharedMemoryFullError",
     "LogFullError",
     "SegmentError",
     "SchemaMismatchError",

@@ -10,6 +10,7 @@ __all__ = [
     "FieldTypeError",
     "FieldValueError",
     "SharedMemoryGoneError",
+    "SharedMemoryFullError",
     "LogFullError",
     "SegmentError",
     "SchemaMismatchError",
@@ -48,6 +49,15 @@ class FieldValueError(ShmStructError, ValueError):
 
 class SharedMemoryGoneError(ShmStructError, FileNotFoundError):
     """No shared segment of that name exists (never created, or already removed)."""
+
+
+class SharedMemoryFullError(ShmStructError, OSError):
+    """``/dev/shm`` has no room for a new segment (``errno`` is ``ENOSPC``). Nothing was created.
+
+    The message says how many bytes were needed, how many are free, and how to get more. Space is
+    reserved when a segment is created, so a segment that was created never runs out of memory
+    later (no ``SIGBUS`` on a write).
+    """
 
 
 class LogFullError(ShmStructError):

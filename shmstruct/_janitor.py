@@ -1,4 +1,5 @@
-"""The watcher a creating process leaves behind: ``python -m shmstruct._janitor NAME...``.
+"""The watcher a creating process leaves behind (started isolated, from "/"; see
+:func:`shmstruct._memory._hand_off_at_exit`).
 
 A process that created blocks and exits while other processes still use them (or while references
 to them are still in flight) starts this watcher in a session of its own. Once a second it checks
@@ -14,7 +15,7 @@ import time
 
 from ._memory import settle
 
-__all__ = ["watch"]
+__all__ = ["watch", "main"]
 
 POLL_SECONDS = 1.0
 
@@ -30,5 +31,10 @@ def watch(names: list[str], poll: float = POLL_SECONDS) -> None:
             time.sleep(poll)  # a watcher polls: there is no event for "a process died"
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """Watch the names given on the command line."""
     watch(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()

@@ -9,7 +9,7 @@ removes it) or a pickled reference to it is still on its way to another process.
 
 Crashes. multiprocessing's resource tracker removes the names if the creating process is killed
 while it uses the block. If the creator stopped normally while others still use the block, it
-hands the names to a small watcher process (``python -m shmstruct._janitor``) that removes them
+hands the names to a small watcher process (:mod:`shmstruct._janitor`) that removes them
 once every user has exited, however they exit. Removing a name never disturbs processes that have
 the block mapped: their mapping stays valid until they let go of it.
 
@@ -26,6 +26,7 @@ mapping and one lock object (re-entry works across proxies of the same block).
 from __future__ import annotations
 
 import ctypes
+import errno
 import importlib
 import mmap
 import os
@@ -36,7 +37,7 @@ import weakref
 from multiprocessing import process, resource_tracker, util
 from typing import Any
 
-from ._errors import SegmentError, SegmentExistsError, SharedMemoryGoneError, ShmStructError
+from ._errors import SegmentError, SegmentExistsError, SharedMemoryFullError, SharedMemoryGoneError, ShmStructError
 from ._header import (
     FLAGS,
     HEADER_LOCK,
@@ -70,6 +71,9 @@ except ImportError as exc:  # pragma: no cover - Windows
 
 #: Segments are readable and writable by their owner only, unless asked otherwise.
 DEFAULT_MODE = 0o600
+
+#: Where POSIX shared memory lives on Linux.
+SHM_DIRECTORY = "/dev/shm"
 
 _DETACH_LOCK_TIMEOUT = 2.0
 
@@ -153,6 +157,8 @@ class SharedBlock:
             SegmentNameError: ``name`` is not allowed.
             SegmentExistsError: A segment called ``name`` exists already.
         """
+        if isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= 0o777:
+            raise ValueError(f"mode must be permission bits from 0 to 0o777 (e.g. 0o600 or 0o660), got {mode!r}")
         if _pending:
             _settle_pending(at_exit=False)
         name = new_name() if name is None else check_name(name)
@@ -170,6 +176,7 @@ class SharedBlock:
                 if mode != DEFAULT_MODE:
                     os.fchmod(fd, mode)  # exactly as asked, whatever the umask
                 os.ftruncate(fd, total)
+                _reserve(fd, total, name)
                 if pattern:
                     _fill(fd, template.header_size, data_size, pattern)
                 mapping = map_segment(fd, total)
@@ -331,6 +338,35 @@ def _gone(name: str) -> SharedMemoryGoneError:
 
 
 
+def _reserve(fd: int, size: int, name: str) -> None:
+    """Allocate every page of a new segment now. Without this, a tmpfs that fills up later kills
+    the process that touches an unbacked page with SIGBUS; with it, creation fails cleanly.
+
+    Raises:
+        SharedMemoryFullError: Not enough room in /dev/shm.
+    """
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.ENOMEM, errno.EFBIG):
+            raise
+        raise SharedMemoryFullError(errno.ENOSPC, _no_room_message(name, size)) from None
+
+
+def _no_room_message(name: str, size: int) -> str:
+    try:
+        stats = os.statvfs(SHM_DIRECTORY)
+        free = f"{stats.f_bavail * stats.f_frsize:,} bytes are free of {stats.f_blocks * stats.f_frsize:,}"
+    except OSError:
+        free = "the free space is unknown"
+    return (
+        f"no room in {SHM_DIRECTORY} for shared segment {name!r}: it needs {size:,} bytes and {free}. "
+        f"Give the machine or container more shared memory (docker run --shm-size=2g ..., or the size= "
+        f"option of the tmpfs mounted on {SHM_DIRECTORY}), or remove segments nobody uses: "
+        f"python -m shmstruct gc"
+    )
+
+
 def _fill(fd: int, start: int, size: int, pattern: bytes) -> None:
     # Written through the descriptor, not the mapping: the kernel then allocates the pages without
     # one page fault per 4 KiB, and later reads map them 16 pages per fault. That halves the cost
@@ -425,14 +461,23 @@ def _hand_off_at_exit() -> None:
     """At exit: remove names nobody wants any more; leave the rest to a watcher process."""
     watch = _settle_pending(at_exit=True)
     if watch:
+        # Isolated (-I: no PYTHONPATH, no user site, no script directory on the path), run from
+        # "/", with no descriptor of ours: nothing in the exiting process's working directory or
+        # environment is imported, only this very installation of shmstruct.
         subprocess.Popen(
-            [sys.executable, "-m", "shmstruct._janitor", *watch],
+            [sys.executable, "-I", "-c", _JANITOR_START, _PACKAGE_PARENT, *watch],
+            cwd="/",
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
             close_fds=True,
         )
+
+
+#: The directory holding this shmstruct package, and how the watcher imports it from there.
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_JANITOR_START = "import sys; sys.path.insert(0, sys.argv.pop(1)); from shmstruct._janitor import main; main()"
 
 
 class _AtExit:

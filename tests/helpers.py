@@ -272,12 +272,12 @@ class Script:
     """A Python program run as an unrelated process (not a multiprocessing child), talking to the
     test line by line over stdin/stdout. Its code may ``from helpers import ...``."""
 
-    def __init__(self, directory: str, code: str, name: str = "script") -> None:
+    def __init__(self, directory: str, code: str, name: str = "script", cwd: str | None = None) -> None:
         path = os.path.join(directory, f"{name}.py")
         with open(path, "w") as source:
             source.write(f"import sys\nsys.path[:0] = {[TESTS_DIR, *SOURCE_PATH]!r}\n" + textwrap.dedent(code))
         self.process = subprocess.Popen(
-            [sys.executable, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            [sys.executable, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd
         )
 
     @property

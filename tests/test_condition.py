@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 from multiprocessing.context import BaseContext
+from typing import Any
 
 import pytest
 
@@ -88,15 +89,22 @@ def test_an_idle_waiter_uses_no_cpu(ctx: BaseContext) -> None:
     assert cpu < 0.1, f"an idle waiter used {cpu:.3f} s of CPU in {wall:.2f} s"
 
 
-def test_a_killed_waiter_leaves_the_lock_and_the_other_waiters_working(ctx: BaseContext) -> None:
-    t = Turn()
+def _start_waiters(ctx: BaseContext, t: Turn, count: int) -> list[Any]:
+    """``count`` processes waiting in ``t.lock.wait_for(lambda: t.go)``, each started once the
+    previous one holds the lock (it then lets go of it inside the wait)."""
     waiters = []
-    for _ in range(3):
+    for _ in range(count):
         ready = ctx.Event()
         waiter = ctx.Process(target=go_waiter, args=(t, ready))
         waiter.start()
         assert ready.wait(JOIN_TIMEOUT)
         waiters.append(waiter)
+    return waiters
+
+
+def test_a_killed_waiter_leaves_the_lock_and_the_other_waiters_working(ctx: BaseContext) -> None:
+    t = Turn()
+    waiters = _start_waiters(ctx, t, 3)
     with t.lock:  # every waiter has let go of the lock inside wait() by now
         pass
     victim = waiters.pop(1)
@@ -114,13 +122,7 @@ def test_a_killed_waiter_leaves_the_lock_and_the_other_waiters_working(ctx: Base
 
 def test_notify_one_wakes_a_waiter(ctx: BaseContext) -> None:
     t = Turn()
-    waiters = []
-    for _ in range(2):
-        ready = ctx.Event()
-        waiter = ctx.Process(target=go_waiter, args=(t, ready))
-        waiter.start()
-        assert ready.wait(JOIN_TIMEOUT)
-        waiters.append(waiter)
+    waiters = _start_waiters(ctx, t, 2)
     with t.lock:
         t.go = True
         t.lock.notify()

@@ -1,0 +1,144 @@
+"""A small or full /dev/shm: creation fails with a clear ENOSPC error and leaves nothing behind;
+what was created never dies of SIGBUS later. Each scenario runs in a private mount namespace with
+its own 8 MiB tmpfs on /dev/shm (``unshare -m``), so it disturbs no other segment on the machine."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from helpers import JOIN_TIMEOUT, SOURCE_PATH, TESTS_DIR
+
+
+def _private_shm_available() -> str | None:
+    """Why the scenarios cannot run here, or None."""
+    if shutil.which("unshare") is None:
+        return "unshare (util-linux) is not installed"
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=8m tmpfs /dev/shm"], capture_output=True, text=True, timeout=JOIN_TIMEOUT
+    )
+    if probe.returncode != 0:
+        return f"a private mount namespace with its own /dev/shm is not allowed here: {probe.stderr.strip()}"
+    return None
+
+
+_WHY_NOT = _private_shm_available()
+pytestmark = pytest.mark.skipif(_WHY_NOT is not None, reason=str(_WHY_NOT))
+
+
+def run_in_small_shm(code: str, size: str = "8m") -> str:
+    """Run ``code`` in a fresh Python under its own ``size`` tmpfs on /dev/shm; return its output.
+    The program must print ``left: []`` style lines itself; a signal death fails the test."""
+    program = f"import sys\nsys.path[:0] = {[TESTS_DIR, *SOURCE_PATH]!r}\n" + textwrap.dedent(code)
+    shell = f"mount -t tmpfs -o size={size} tmpfs /dev/shm && exec {sys.executable} -c \"$0\""
+    done = subprocess.run(["unshare", "-m", "sh", "-c", shell, program], capture_output=True, text=True, timeout=JOIN_TIMEOUT * 2)
+    assert done.returncode == 0, f"exit status {done.returncode} (negative: killed by that signal)\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def test_too_large_for_dev_shm_is_a_clear_error_and_leaves_nothing() -> None:
+    out = run_in_small_shm(
+        """
+        import errno, os
+        import numpy as np
+        from numpy.typing import NDArray
+        import shmstruct
+        from shmstruct import SharedStruct, array
+
+        class Big(SharedStruct):
+            data: NDArray[np.float64] = array(8 * 1024 * 1024)   # 64 MiB
+
+        class Row(SharedStruct):
+            x: float = 1.0
+            y: float = 2.0
+
+        for make in (lambda: Big(), lambda: Row.table(1_000_000), lambda: Row.log(1_000_000)):
+            try:
+                make()
+            except shmstruct.SharedMemoryFullError as exc:
+                assert isinstance(exc, OSError) and isinstance(exc, shmstruct.ShmStructError)
+                assert exc.errno == errno.ENOSPC, exc.errno
+                print("refused:", "needs" in str(exc), "--shm-size" in str(exc), "gc" in str(exc))
+            print("left:", os.listdir("/dev/shm"))
+        """
+    )
+    assert out.splitlines() == ["refused: True True True", "left: []"] * 3, out
+
+
+def test_a_full_dev_shm_refuses_even_a_small_struct() -> None:
+    out = run_in_small_shm(
+        """
+        import os
+        import shmstruct
+        from shmstruct import SharedStruct
+
+        class One(SharedStruct):
+            n: int = 0
+
+        with open("/dev/shm/filler", "wb") as filler:   # not ours: fills the tmpfs
+            try:
+                while True:
+                    filler.write(b"x" * 65536)
+                    filler.flush()
+            except OSError:
+                pass
+        try:
+            One()
+        except shmstruct.SharedMemoryFullError as exc:
+            print("refused")
+        print("left:", sorted(os.listdir("/dev/shm")))
+        """
+    )
+    assert out.splitlines() == ["refused", "left: ['filler']"], out
+
+
+def test_what_was_created_can_be_written_in_full() -> None:
+    # Fill the tmpfs with segments until one is refused; then every byte of every created segment
+    # can be written (with lazily allocated pages this dies of SIGBUS).
+    out = run_in_small_shm(
+        """
+        import os
+        import numpy as np
+        from numpy.typing import NDArray
+        import shmstruct
+        from shmstruct import SharedStruct, array
+
+        class Chunk(SharedStruct):
+            data: NDArray[np.uint8] = array(1024 * 1024)
+
+        class Row(SharedStruct):
+            seq: int = 0
+            pad: NDArray[np.uint8] = array(1000)
+
+        made, refused = [], 0
+        while refused == 0:
+            try:
+                made.append(Chunk())
+            except shmstruct.SharedMemoryFullError:
+                refused += 1
+        for chunk in made:
+            chunk.data[:] = 7
+            chunk.data = np.full(chunk.data.shape, 9, dtype=np.uint8)
+        print("chunks written:", len(made) >= 5, all(int(c.data.sum()) == 9 * 1024 * 1024 for c in made))
+        for chunk in made[:3]:
+            chunk.close()
+        del made[:3], chunk
+        import gc
+        gc.collect()   # unmapped: their pages are free again
+        log = Row.log(1500)
+        appended = 0
+        try:
+            while True:
+                log.append(seq=appended)
+                appended += 1
+        except shmstruct.LogFullError:
+            pass
+        print("appended:", appended)
+        """
+    )
+    assert out.splitlines() == ["chunks written: True True", "appended: 1500"], out
