@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -18,10 +19,11 @@ from typing import Any
 import numpy as np
 
 from ._checks import decode_text
-from ._errors import ShmStructError
-from ._header import APPENDED, FLAGS, KEEP, LOCK, RING, dtype_from_description, read_field, read_header
+from ._errors import SharedMemoryGoneError, ShmStructError
+from ._files import open_segment, read_bytes
+from ._header import APPENDED, FIXED_PART, FLAGS, KEEP, LOCK, RING, dtype_from_description, read_field, read_header
 from ._lock import SharedLock
-from ._memory import live_names, map_existing, peek, remove
+from ._memory import collect_garbage, live_names, map_segment, peek, remove
 
 __all__ = ["main"]
 
@@ -29,21 +31,24 @@ __all__ = ["main"]
 def _list(as_json: bool) -> int:
     rows: list[dict[str, Any]] = []
     for name in live_names():
-        state = peek(name)
-        if state is None:
-            rows.append({"name": name, "kind": "?", "schema": "?", "size": None, "creator": None, "alive": None, "users": None, "keep": None})
+        try:
+            state = peek(name)
+        except SharedMemoryGoneError:
+            continue  # removed meanwhile
+        except (ShmStructError, OSError) as exc:  # damaged, not a regular file, not readable: one line, go on
+            rows.append({"name": name, "kind": "?", "schema": "?", "size": None, "creator": None, "alive": None, "users": None, "keep": None, "error": str(exc)})
             continue
-        info = state["info"]
+        info = state.info
         rows.append(
             {
                 "name": name,
                 "kind": info.kind,
                 "schema": info.schema_name,
-                "size": state["size"],
+                "size": state.size,
                 "creator": info.creator,
-                "alive": bool(state["live_users"]),
-                "users": len(state["live_users"]),
-                "keep": bool(state["flags"] & KEEP),
+                "alive": bool(state.live_users),
+                "users": len(state.live_users),
+                "keep": bool(state.flags & KEEP),
             }
         )
     if as_json:
@@ -53,10 +58,14 @@ def _list(as_json: bool) -> int:
     table = [header] + [
         (r["name"], r["kind"], r["schema"], _size(r["size"]), str(r["creator"] or "?"), _yes(r["alive"]), str(r["users"] if r["users"] is not None else "?"), _yes(r["keep"]))
         for r in rows
+        if "error" not in r
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    for r in rows:
+        if "error" in r:
+            print(f"{r['name']}: {r['error']}")
     if not rows:
         print("(no shmstruct segments)")
     return 0
@@ -77,21 +86,40 @@ def _yes(flag: bool | None) -> str:
     return "?" if flag is None else "yes" if flag else "no"
 
 
+#: How long ``show`` waits for a segment's lock before it reads the values without it.
+LOCK_WAIT_SECONDS = 2.0
+
+
 def read_values(name: str, limit: int) -> dict[str, Any]:
-    """The current contents of segment ``name`` as JSON-ready data, copied under its lock."""
-    mapping = map_existing(name)
-    info = read_header(mapping, name)
-    description = info.description
-    dtype = dtype_from_description(description)
-    lock = SharedLock(name, mapping, LOCK)
-    start = info.header_size
-    holder = lock.holder  # before this reader takes the lock itself
-    with lock.bookkeeping():  # a reader that dies here changes nothing: no warning for the others
-        appended = read_field(mapping, APPENDED)
-        flags = read_field(mapping, FLAGS)
-        data = bytes(mapping[start : start + info.data_size])
-    del lock
-    mapping.close()
+    """The current contents of segment ``name`` as JSON-ready data, copied under its lock (one
+    moment), or, when the lock stays held or the caller may only read the segment, without it
+    (then ``consistent`` is false and ``note`` says why). Read with ``pread``: nothing a damaged or
+    shrinking file holds can crash the reader."""
+    try:
+        fd, writable = open_segment(name, writable=True), True
+    except PermissionError:
+        fd, writable = open_segment(name), False
+    try:
+        info = read_header(fd, name)
+        description = info.description
+        dtype = dtype_from_description(description)
+        note = "" if writable else "read-only access: the values were read without the lock, and may mix two moments"
+        holder = None
+        if writable:
+            mapping = map_segment(fd, info.header_size)  # the header only: the lock lives there
+            lock = SharedLock(name, mapping, LOCK)
+            holder = lock.holder  # before this reader takes the lock itself
+            with lock.bookkeeping(timeout=LOCK_WAIT_SECONDS) as taken:  # a reader that dies here changes nothing
+                head, data = _read_contents(fd, info, name)
+            if not taken:
+                note = f"the lock stayed held (by process {lock.holder}) for {LOCK_WAIT_SECONDS:g} s: the values were read without it, and may mix two moments"
+            del lock
+            mapping.close()
+        else:
+            head, data = _read_contents(fd, info, name)
+    finally:
+        os.close(fd)
+    appended, flags = read_field(head, APPENDED), read_field(head, FLAGS)
     count = {"struct": 1, "table": info.rows, "log": min(appended, info.rows)}[info.kind]
     records = np.frombuffer(data, dtype=dtype, count=count)
     if info.kind == "log" and flags & RING and appended > info.rows:
@@ -103,7 +131,10 @@ def read_values(name: str, limit: int) -> dict[str, Any]:
         "created": datetime.datetime.fromtimestamp(info.created_ns / 1e9).isoformat(timespec="seconds"),
         "creator": info.creator,
         "lock_holder": holder,
+        "consistent": not note,
     }
+    if note:
+        result["note"] = note
     if info.kind == "struct":
         result["values"] = _record(records[0], description)
         return result
@@ -116,6 +147,10 @@ def read_values(name: str, limit: int) -> dict[str, Any]:
     if len(shown) < count:
         result["more_rows"] = count - len(shown)
     return result
+
+
+def _read_contents(fd: int, info: Any, name: str) -> tuple[bytes, bytes]:
+    return read_bytes(fd, 0, FIXED_PART, name), read_bytes(fd, info.header_size, info.data_size, name)
 
 
 def _record(record: Any, description: dict[str, Any]) -> dict[str, Any]:
@@ -156,6 +191,17 @@ def _watch(name: str, interval: float, count: int | None, limit: int) -> int:
     return 0
 
 
+def _gc() -> int:
+    removed, skipped = collect_garbage()
+    for name in removed:
+        print(f"removed {name}")
+    for line in skipped:
+        print(f"left alone: {line}")
+    if not removed:
+        print("nothing to remove")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m shmstruct", description="Inspect shmstruct shared segments.")
@@ -170,8 +216,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     watch.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes (default 1)")
     watch.add_argument("--count", type=int, default=None, help="stop after this many refreshes")
     watch.add_argument("--rows", type=int, default=20, help="rows of a table or log to print (-1: all; default 20)")
-    removing = commands.add_parser("remove", help="remove a segment's name now (for keep=True segments)")
+    removing = commands.add_parser("remove", help="remove a segment now (keep=True, left behind, or damaged); refused while live processes use it")
     removing.add_argument("name")
+    removing.add_argument("--force", action="store_true", help="remove it even while live processes use it (they keep their mapping)")
+    commands.add_parser("gc", help="remove every segment no live process uses (except keep=True ones), and half-made ones")
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
@@ -180,7 +228,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _show(args.name, args.rows)
         if args.command == "watch":
             return _watch(args.name, args.interval, args.count, args.rows)
-        remove(args.name)
+        if args.command == "gc":
+            return _gc()
+        remove(args.name, force=args.force)
         print(f"removed {args.name}")
         return 0
     except (ShmStructError, OSError) as exc:

@@ -29,7 +29,7 @@ offset field        meaning
                     users table or the references in flight, so that attaching never waits for
                     a user who holds the user lock
 448    users        :data:`SLOTS` pids: the processes using the block (0: a free slot)
-960    description  the schema as zlib-compressed JSON (names, kinds, dtypes, offsets, shapes,
+2496   description  the schema as zlib-compressed JSON (names, kinds, dtypes, offsets, shapes,
                     nested schemas); compressed so that a small struct's header and data share
                     one page (each page a new block touches costs a page fault)
 ====== ============ ===================================================================
@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import struct
 import zlib
 from dataclasses import dataclass
@@ -90,9 +91,9 @@ CHANGES, FLAGS, ROWS, APPENDED, IN_FLIGHT, PINNED_UNTIL = 80, 88, 96, 104, 112, 
 LOCK, HEADER_LOCK = 192, 192 + _native.LOCK_SIZE
 HOLDER = LOCK + _native.LOCK_HOLDER  # the user lock's holder pid
 USERS = HEADER_LOCK + _native.LOCK_SIZE  # 448
-SLOTS = 64
+SLOTS = 256  # the most processes that can use one block at once (a pool of 255 workers and its parent)
 _SLOT_SIZE = 8
-_DESCRIPTION = USERS + SLOTS * _SLOT_SIZE  # 960
+_DESCRIPTION = USERS + SLOTS * _SLOT_SIZE  # 2496
 _USERS = struct.Struct(f"<{SLOTS}q")
 _FIELD = struct.Struct("<q")
 KEEP, RING, REMOVED = 1, 2, 4
@@ -182,7 +183,12 @@ def write_header(mapping: Any, template: Template, kind: str, data_size: int, ro
 
 @dataclass(frozen=True)
 class HeaderInfo:
-    """A block's header as read from its first bytes."""
+    """A block's header, validated (see :func:`read_header`).
+
+    Attributes:
+        head: The first :data:`FIXED_PART` bytes as they were read (flags, counts, users table).
+        description: The schema description, checked against its fingerprint.
+    """
 
     kind: str
     header_size: int
@@ -192,16 +198,8 @@ class HeaderInfo:
     created_ns: int
     flags: int
     rows: int
-    description_text: bytes
-
-    @property
-    def description(self) -> dict[str, Any]:
-        """The schema description the block was created with."""
-        try:
-            parsed: dict[str, Any] = json.loads(zlib.decompress(self.description_text))
-        except (zlib.error, ValueError):
-            raise SegmentError("the segment's schema description is damaged") from None
-        return parsed
+    description: dict[str, Any]
+    head: bytes = b""
 
     @property
     def schema_name(self) -> str:
@@ -209,24 +207,85 @@ class HeaderInfo:
         return str(self.description.get("schema", "?"))
 
 
-def read_header(mapping: Any, name: str) -> HeaderInfo:
-    """Parse and check the header of block ``name``.
+#: The fixed part of a header: everything before the description.
+FIXED_PART = _DESCRIPTION
+#: Bounds on what a header may announce; a real one is far smaller. They keep a damaged or hostile
+#: header from making a reader allocate or read without limit.
+MAX_HEADER_SIZE = 1 << 20
+MAX_DESCRIPTION_SIZE = 8 << 20  # uncompressed
+
+
+def read_header(fd: int, name: str) -> HeaderInfo:
+    """Read and validate the header of block ``name`` from its open file ``fd``: bounded
+    ``pread`` calls, no mapping. Every size is cross-checked against the others and against the
+    file's size, and the description against its fingerprint and its own layout.
 
     Raises:
-        SegmentError: Not a shmstruct block, another format version, or shorter than its header says.
+        SegmentError: Not a shmstruct block, another format version, truncated, or inconsistent;
+            the message names the segment and what is wrong.
     """
-    size = len(mapping)
-    if size < _FIXED.size or bytes(mapping[:8]) != MAGIC:
+    size = os.fstat(fd).st_size
+    if size == 0:
+        raise SegmentError(f"shared segment {name!r} is empty: not a shmstruct block, or one whose creation never finished")
+    head = os.pread(fd, FIXED_PART, 0)
+    if len(head) < _FIXED.size or head[: len(MAGIC)] != MAGIC:
         raise SegmentError(f"shared segment {name!r} is not a shmstruct block (no shmstruct header)")
-    magic, version, kind, header_size, data_size, fingerprint, creator, created_ns, _changes, _waiters, flags, rows, _appended, _in_flight, desc_length, _pinned = _FIXED.unpack_from(mapping)
+    _, version, kind, header_size, data_size, fingerprint, creator, created_ns, _, _, flags, rows, _, _, desc_length, _ = _FIXED.unpack_from(head)
     if version != VERSION:
         raise SegmentError(f"shared segment {name!r} was written by shmstruct format {version}; this version reads format {VERSION}")
-    if kind not in KINDS or header_size < _DESCRIPTION + desc_length or size < header_size + data_size:
-        raise SegmentError(
-            f"shared segment {name!r} is truncated or damaged: {size} bytes, its header announces {header_size} + {data_size}"
-        )
-    text = bytes(mapping[_DESCRIPTION : _DESCRIPTION + desc_length])
-    return HeaderInfo(KINDS[kind], header_size, data_size, fingerprint, creator, created_ns, flags, rows, text)
+
+    def damaged(what: str) -> SegmentError:
+        return SegmentError(f"shared segment {name!r} is damaged: {what}")
+
+    if kind not in KINDS:
+        raise damaged(f"kind {kind} is none of {sorted(KINDS)}")
+    if len(head) < FIXED_PART:
+        raise damaged(f"it is {size:,} bytes, shorter than a header")
+    if not 0 < desc_length <= MAX_HEADER_SIZE - FIXED_PART:
+        raise damaged(f"the description's length {desc_length:,} is out of bounds")
+    if header_size % 64 or not FIXED_PART + desc_length <= header_size <= MAX_HEADER_SIZE:
+        raise damaged(f"header_size {header_size:,} does not hold a {desc_length:,}-byte description (or is not a multiple of 64)")
+    if size != header_size + data_size:
+        raise damaged(f"it is {size:,} bytes, but its header announces {header_size:,} + {data_size:,}")
+    description = _parse_description(os.pread(fd, desc_length, FIXED_PART), desc_length, fingerprint, damaged)
+    itemsize = _itemsize_of(description, damaged)
+    rows_expected = 1 if KINDS[kind] == "struct" else rows
+    if rows_expected < 0 or data_size != rows_expected * itemsize:
+        raise damaged(f"data_size {data_size:,} is not {rows_expected:,} rows of {itemsize:,} bytes")
+    return HeaderInfo(KINDS[kind], header_size, data_size, fingerprint, creator, created_ns, flags, rows, description, head)
+
+
+def _parse_description(text: bytes, desc_length: int, fingerprint: bytes, damaged: Any) -> dict[str, Any]:
+    if len(text) != desc_length:
+        raise damaged("its file ends inside the description")
+    inflate = zlib.decompressobj()
+    try:
+        raw = inflate.decompress(text, MAX_DESCRIPTION_SIZE)
+    except zlib.error:
+        raise damaged("its schema description is not valid compressed data") from None
+    if inflate.unconsumed_tail:
+        raise damaged(f"its schema description decompresses to more than {MAX_DESCRIPTION_SIZE:,} bytes")
+    if hashlib.sha256(raw).digest() != fingerprint:
+        raise damaged("its schema description does not match its fingerprint")
+    try:
+        description = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise damaged("its schema description is not valid JSON") from None
+    if not isinstance(description, dict):
+        raise damaged("its schema description is not a JSON object")
+    return description
+
+
+def _itemsize_of(description: dict[str, Any], damaged: Any) -> int:
+    """The record size the description lays out, after building its dtype (which checks every
+    field's type, shape and offset against the itemsize)."""
+    try:
+        dtype = dtype_from_description(description)
+    except Exception as exc:  # noqa: BLE001 - anything a hostile description can make numpy raise
+        raise damaged(f"its schema description does not lay out a record ({type(exc).__name__}: {exc})") from None
+    if dtype.itemsize <= 0 or dtype.itemsize != description.get("itemsize"):
+        raise damaged("its schema description's record size is inconsistent")
+    return dtype.itemsize
 
 
 def check_schema(info: HeaderInfo, schema: type[Any], name: str) -> None:

@@ -13,27 +13,29 @@ from __future__ import annotations
 import sys
 import time
 
-from ._memory import settle
+from ._files import Identity
+from ._memory import decode_watched, settle
 
 __all__ = ["watch", "main"]
 
 POLL_SECONDS = 1.0
 
 
-def watch(names: list[str], poll: float = POLL_SECONDS) -> None:
-    """Wait until nobody wants each named block any more, then remove its names."""
-    pending = set(names)
+def watch(segments: list[tuple[str, Identity]], poll: float = POLL_SECONDS) -> None:
+    """Wait until nobody wants each segment any more, then remove its name (if the name still
+    names that segment: a restarted service's new segment of the same name is not ours)."""
+    pending = set(segments)
     while pending:
-        for name in sorted(pending):
-            if settle(name)[0] != "wanted":
-                pending.discard(name)
+        for name, identity in sorted(pending, key=lambda entry: entry[0]):
+            if settle(name, identity)[0] != "wanted":
+                pending.discard((name, identity))
         if pending:
             time.sleep(poll)  # a watcher polls: there is no event for "a process died"
 
 
 def main() -> None:
     """Watch the names given on the command line."""
-    watch(sys.argv[1:])
+    watch([decode_watched(argument) for argument in sys.argv[1:]])
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from . import _native
-from ._errors import DeadHolderWarning, FieldTypeError, FieldValueError
+from ._errors import DeadHolderWarning, FieldTypeError, FieldValueError, SegmentError
 
 __all__ = ["SharedLock", "init_lock"]
 
@@ -53,7 +53,10 @@ class SharedLock(_native.Mutex):
     def __init__(self, block_name: str, mapping: Any, offset: int, *, warn: bool = True) -> None:
         # ``mapping`` is the block's mmap; the extension keeps a buffer export of it, so it stays
         # mapped for as long as this object lives. ``warn`` is False for the library's own lock.
-        super().__init__(mapping, offset, f"the lock of shared block {block_name!r}", warn)
+        try:
+            super().__init__(mapping, offset, f"the lock of shared block {block_name!r}", warn)
+        except ValueError as exc:
+            raise SegmentError(str(exc)) from None
         self.block_name = block_name
         self._reference: Any = None  # how the lock pickles: set by the block that owns it
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import importlib
+import fcntl
 import mmap
 import os
 import subprocess
@@ -35,9 +35,11 @@ import sys
 import time
 import weakref
 from multiprocessing import process, resource_tracker, util
+from dataclasses import dataclass
 from typing import Any
 
 from ._errors import SegmentError, SegmentExistsError, SharedMemoryFullError, SharedMemoryGoneError, ShmStructError
+from ._files import SHM_DIRECTORY, Identity, NotARegularFile, gone, identity_of, name_points_to, open_segment
 from ._header import (
     FLAGS,
     HEADER_LOCK,
@@ -47,6 +49,7 @@ from ._header import (
     PINNED_UNTIL,
     REMOVED,
     RING,
+    SLOTS,
     LOCK,
     HeaderInfo,
     check_schema,
@@ -62,18 +65,11 @@ from ._lock import SharedLock
 from ._naming import PREFIX, check_name, new_name, segment_path
 from ._processes import current_pid, is_alive
 
-__all__ = ["SharedBlock", "DEFAULT_MODE", "peek", "remove", "release_names"]
-
-try:  # CPython's own shm_open/shm_unlink, the ones multiprocessing.shared_memory uses (no type stubs).
-    _posixshmem: Any = importlib.import_module("_posixshmem")
-except ImportError as exc:  # pragma: no cover - Windows
-    raise ImportError("shmstruct needs POSIX shared memory (Linux or macOS)") from exc
+__all__ = ["SharedBlock", "DEFAULT_MODE", "Peek", "peek", "remove", "settle", "collect_garbage", "encode_watched", "decode_watched"]
 
 #: Segments are readable and writable by their owner only, unless asked otherwise.
 DEFAULT_MODE = 0o600
 
-#: Where POSIX shared memory lives on Linux.
-SHM_DIRECTORY = "/dev/shm"
 
 _DETACH_LOCK_TIMEOUT = 2.0
 
@@ -102,10 +98,12 @@ class SharedBlock:
         rows: Table rows or log capacity (1 for a struct).
     """
 
-    __slots__ = ("name", "mmap", "address", "lock", "header_lock", "size", "data_offset", "schema", "kind", "rows", "closed", "_slot", "_close", "_anchor", "_views", "__weakref__")
+    __slots__ = ("name", "mmap", "address", "lock", "header_lock", "size", "data_offset", "schema", "kind", "rows", "closed", "info", "identity", "_slot", "_close", "_anchor", "_views", "__weakref__")
 
-    def __init__(self, name: str, mapping: mmap.mmap, schema: type[Any], info: HeaderInfo, slot: int, tracked: bool) -> None:
+    def __init__(self, name: str, mapping: mmap.mmap, schema: type[Any], info: HeaderInfo, identity: Identity, slot: int, tracked: bool) -> None:
         self.name = name
+        self.info = info
+        self.identity = identity
         self.mmap = mapping
         self.size = len(mapping)
         self._anchor = ctypes.c_char.from_buffer(mapping)  # a buffer export: the address stays valid
@@ -122,7 +120,7 @@ class SharedBlock:
         # multiprocessing's registry keeps the finalizer; it runs when the block is collected, on
         # close(), or at exit after multiprocessing has joined the children (negative priority).
         self._slot = [slot]  # shared with the finalizer, which clears this process's entry
-        self._close = util.Finalize(self, _detach, (name, mapping, header_lock, self._slot, current_pid(), tracked), exitpriority=-10)
+        self._close = util.Finalize(self, _detach, (name, identity, mapping, header_lock, self._slot, current_pid(), tracked), exitpriority=-10)
         if getattr(process.current_process(), "_inheriting", False):
             # Unpickled as a new process's arguments: its bootstrap then clears multiprocessing's
             # finalizer registry (forkserver does), so register again after it.
@@ -131,7 +129,7 @@ class SharedBlock:
 
     def _register_again(self) -> None:
         if not self.closed and not self._close.still_active():
-            args = (self.name, self.mmap, self.header_lock, self._slot, current_pid(), False)
+            args = (self.name, self.identity, self.mmap, self.header_lock, self._slot, current_pid(), False)
             self._close = util.Finalize(self, _detach, args, exitpriority=-10)
 
     # ------------------------------------------------------------------ creating and attaching
@@ -164,15 +162,21 @@ class SharedBlock:
         name = new_name() if name is None else check_name(name)
         template = template_of(schema)
         total = template.header_size + data_size
+        path = os.path.join(SHM_DIRECTORY, PREFIX + name)
         try:
-            fd = _posixshmem.shm_open(segment_path(name), os.O_CREAT | os.O_EXCL | os.O_RDWR, mode=mode)
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
         except FileExistsError:
             raise SegmentExistsError(
                 f"a shared segment named {name!r} already exists: attach to it with attach({name!r}), "
                 f"remove it with shmstruct.unlink({name!r}), or choose another name"
             ) from None
+        created_ns = time.time_ns()
         try:
             try:
+                # Held until the header is complete: "gc" treats a headerless file whose lock it
+                # can take as left by a creator that died (the kernel drops the lock then).
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                identity = identity_of(fd)
                 if mode != DEFAULT_MODE:
                     os.fchmod(fd, mode)  # exactly as asked, whatever the umask
                 os.ftruncate(fd, total)
@@ -180,17 +184,18 @@ class SharedBlock:
                 if pattern:
                     _fill(fd, template.header_size, data_size, pattern)
                 mapping = map_segment(fd, total)
+                flags = (KEEP if keep else 0) | (RING if ring else 0)
+                write_header(mapping, template, kind, data_size, rows, flags, current_pid(), created_ns)
+                fcntl.flock(fd, fcntl.LOCK_UN)
             finally:
                 os.close(fd)
-            flags = (KEEP if keep else 0) | (RING if ring else 0)
-            write_header(mapping, template, kind, data_size, rows, flags, current_pid(), time.time_ns())
         except BaseException:
-            _posixshmem.shm_unlink(segment_path(name))
+            _unlink_if(name, None)
             raise
         if not keep:
             _tell_tracker("REGISTER", name)
-        info = HeaderInfo(kind, template.header_size, data_size, template.fingerprint, current_pid(), 0, flags, rows, template.text)
-        return cls(name, mapping, schema, info, 0, not keep)
+        info = HeaderInfo(kind, template.header_size, data_size, template.fingerprint, current_pid(), created_ns, flags, rows, template.description)
+        return cls(name, mapping, schema, info, identity, 0, not keep)
 
     @classmethod
     def attach(cls, name: str, schema: type[Any], kind: str | None = None, *, from_pickle: bool = False) -> SharedBlock:
@@ -203,10 +208,12 @@ class SharedBlock:
             SchemaMismatchError: It holds another schema or a changed version of this one.
         """
         block = _open_blocks.get(name)
+        if block is not None and not name_points_to(name, block.identity):
+            block = None  # the name was removed, or now names another segment (a restarted service's)
         if block is None:
             block = cls._open(name, schema)
         elif block.schema is not schema:
-            check_schema(read_header(block.mmap, name), schema, name)
+            check_schema(block.info, schema, name)
         if kind is not None and block.kind != kind:
             raise SegmentError(f"shared segment {name!r} holds a {block.kind} of {block.schema.__name__}, not a {kind}")
         if from_pickle:
@@ -215,15 +222,18 @@ class SharedBlock:
 
     @classmethod
     def _open(cls, name: str, schema: type[Any]) -> SharedBlock:
-        mapping = map_existing(name)
-        info = read_header(mapping, name)
+        mapping, info, identity = map_existing(name)
         check_schema(info, schema, name)
-        block = cls(name, mapping, schema, info, -1, False)
+        block = cls(name, mapping, schema, info, identity, -1, False)
         with block.header_lock.bookkeeping():
             if read_field(mapping, FLAGS) & REMOVED:
                 block._close.cancel()
-                raise _gone(name)
-            block._claim_slot()
+                raise gone(name)
+            try:
+                block._claim_slot()
+            except SegmentError:
+                block._close.cancel()
+                raise
         return block
 
     # ------------------------------------------------------------------ references in flight
@@ -245,8 +255,11 @@ class SharedBlock:
                 write_field(self.mmap, IN_FLIGHT, in_flight - 1)
 
     def _claim_slot(self) -> None:
-        """Record this process in the users table (under the lock). If the table is full of live
-        processes, this process uses the block without keeping it alive."""
+        """Record this process in the users table (under the header lock).
+
+        Raises:
+            SegmentError: The table holds :data:`SLOTS` live processes already.
+        """
         pid = current_pid()
         pids = user_pids(self.mmap)
         if pid in pids:
@@ -257,6 +270,10 @@ class SharedBlock:
                 write_field(self.mmap, slot_offset(index), pid)
                 self._slot[0] = index
                 return
+        raise SegmentError(
+            f"shared segment {self.name!r} is used by {SLOTS} live processes already, the most one segment "
+            f"counts: this process cannot use it too. Hand the data to fewer processes, or split it in several segments."
+        )
 
     def _lock_reference(self) -> tuple[Any, ...]:
         return (_attached_lock, self.pickled())
@@ -298,25 +315,19 @@ def map_segment(fd: int, size: int, **options: Any) -> mmap.mmap:
     return mmap.mmap(fd, size, **options)
 
 
-def map_existing(name: str, access: int = mmap.ACCESS_WRITE) -> mmap.mmap:
-    """Map the whole of the existing segment ``name`` (``mmap.ACCESS_READ`` for a read-only look).
+def map_existing(name: str, access: int = mmap.ACCESS_WRITE) -> tuple[mmap.mmap, HeaderInfo, Identity]:
+    """Map the whole of the existing segment ``name`` (``mmap.ACCESS_READ`` for a read-only look),
+    after reading and validating its header from the file (see :mod:`shmstruct._files`).
 
     Raises:
         SegmentNameError: ``name`` is not a valid segment name.
         SharedMemoryGoneError: No such segment.
-        SegmentError: The segment is empty (not a shmstruct block, or still being created).
+        SegmentError: Not a shmstruct block (or not a regular file), damaged, or of another format.
     """
-    check_name(name)
-    flags = os.O_RDONLY if access == mmap.ACCESS_READ else os.O_RDWR
+    fd = open_segment(name, writable=access != mmap.ACCESS_READ)
     try:
-        fd = _posixshmem.shm_open(segment_path(name), flags, mode=DEFAULT_MODE)
-    except FileNotFoundError:
-        raise _gone(name) from None
-    try:
-        size = os.fstat(fd).st_size
-        if size == 0:
-            raise SegmentError(f"shared segment {name!r} is empty: not a shmstruct block, or still being created")
-        return map_segment(fd, size, access=access)
+        info = read_header(fd, name)
+        return map_segment(fd, info.header_size + info.data_size, access=access), info, identity_of(fd)
     finally:
         os.close(fd)
 
@@ -329,12 +340,6 @@ def _attached_lock(name: str, schema: type[Any]) -> SharedLock:
 
 _keep_alive: list[SharedBlock] = []
 
-
-def _gone(name: str) -> SharedMemoryGoneError:
-    return SharedMemoryGoneError(
-        f"no shared segment named {name!r}: it was never created, or every process using it has "
-        "stopped and it was removed. Keep the creating object alive (or use keep=True) while others attach."
-    )
 
 
 
@@ -380,7 +385,7 @@ def _fill(fd: int, start: int, size: int, pattern: bytes) -> None:
 # --------------------------------------------------------------------------- stopping and removing
 
 
-def _detach(name: str, mapping: Any, lock: SharedLock, slot: list[int], pid: int, tracked: bool) -> None:
+def _detach(name: str, identity: Identity, mapping: Any, lock: SharedLock, slot: list[int], pid: int, tracked: bool) -> None:
     """This process stops using block ``name``; remove the name if it was the last user."""
     if current_pid() != pid:  # a forked child inherited the finalizer: not its to run
         return
@@ -392,10 +397,10 @@ def _detach(name: str, mapping: Any, lock: SharedLock, slot: list[int], pid: int
             return
         if _still_wanted(mapping, exclude=pid):
             if tracked or read_field(mapping, IN_FLIGHT) > 0:
-                _pending[name] = (pid, tracked)  # decided again later, at the latest at exit
+                _pending[name] = (pid, tracked, identity)  # decided again later, at the latest at exit
             return
         write_field(mapping, FLAGS, flags | REMOVED)
-    release_names(name)
+    _unlink_if(name, identity)
     if tracked:
         _tell_tracker("UNREGISTER", name)
 
@@ -409,27 +414,30 @@ def _still_wanted(mapping: Any, exclude: int = 0) -> bool:
     return read_field(mapping, IN_FLIGHT) > 0 and time.time_ns() < read_field(mapping, PINNED_UNTIL)
 
 
-def release_names(name: str) -> None:
-    """Remove block ``name``'s segment name (if it is still there)."""
+def _unlink_if(name: str, identity: Identity | None) -> None:
+    """Remove segment name ``name`` if it still names the segment ``identity`` (any, if None): a
+    name that now belongs to another segment (a restarted service's) is left alone."""
+    if identity is not None and not name_points_to(name, identity):
+        return
     try:
-        _posixshmem.shm_unlink(segment_path(name))
+        os.unlink(os.path.join(SHM_DIRECTORY, PREFIX + name))
     except FileNotFoundError:
         pass
 
 
 # Names this process stopped using while they were still wanted: by this process's resource
-# tracker entry (it created them), or by a reference in flight. name -> (pid, tracked).
-_pending: dict[str, tuple[int, bool]] = {}
+# tracker entry (it created them), or by a reference in flight. name -> (pid, tracked, identity).
+_pending: dict[str, tuple[int, bool, Identity]] = {}
 
 
-def _settle_pending(at_exit: bool) -> list[str]:
+def _settle_pending(at_exit: bool) -> list[tuple[str, Identity]]:
     """Remove pending names nobody wants any more; return those still wanted (at exit, the
     resource tracker lets go of them all: a watcher process takes over)."""
-    still: list[str] = []
-    for name, (pid, tracked) in list(_pending.items()):
+    still: list[tuple[str, Identity]] = []
+    for name, (pid, tracked, identity) in list(_pending.items()):
         if pid != current_pid():
             continue
-        outcome, in_flight = settle(name)
+        outcome, in_flight = settle(name, identity)
         if outcome == "wanted" and not at_exit:
             if not tracked and not in_flight:
                 del _pending[name]  # other users will remove it
@@ -438,22 +446,23 @@ def _settle_pending(at_exit: bool) -> list[str]:
         if tracked:
             _tell_tracker("UNREGISTER", name)
         if outcome == "wanted":
-            still.append(name)
+            still.append((name, identity))
     return still
 
 
-def settle(name: str) -> tuple[str, int]:
-    """Remove block ``name`` if nobody wants it any more. Returns what it found ("gone" when it is
-    removed already or kept on purpose, "wanted", or "removed") and the references in flight."""
-    state = peek(name)
-    if state is None or state["flags"] & (KEEP | REMOVED):
-        return "gone", 0
-    if state["wanted"]:
-        return "wanted", state["in_flight"]
+def settle(name: str, identity: Identity) -> tuple[str, int]:
+    """Remove block ``name`` (the segment ``identity``) if nobody wants it any more. Returns what
+    it found ("gone" when it is removed already, replaced by another segment of that name or kept
+    on purpose; "wanted"; or "removed") and the references in flight."""
     try:
-        remove(name)
-    except ShmStructError:  # removed by another process meanwhile
+        state = peek(name)
+    except (ShmStructError, OSError):
         return "gone", 0
+    if state.identity != identity or state.flags & (KEEP | REMOVED):
+        return "gone", 0
+    if state.wanted:
+        return "wanted", state.in_flight
+    _mark_removed_and_unlink(name, identity)
     return "removed", 0
 
 
@@ -465,7 +474,7 @@ def _hand_off_at_exit() -> None:
         # "/", with no descriptor of ours: nothing in the exiting process's working directory or
         # environment is imported, only this very installation of shmstruct.
         subprocess.Popen(
-            [sys.executable, "-I", "-c", _JANITOR_START, _PACKAGE_PARENT, *watch],
+            [sys.executable, "-I", "-c", _JANITOR_START, _PACKAGE_PARENT, *(encode_watched(n, i) for n, i in watch)],
             cwd="/",
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -478,6 +487,17 @@ def _hand_off_at_exit() -> None:
 #: The directory holding this shmstruct package, and how the watcher imports it from there.
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _JANITOR_START = "import sys; sys.path.insert(0, sys.argv.pop(1)); from shmstruct._janitor import main; main()"
+
+
+def encode_watched(name: str, identity: Identity) -> str:
+    """How a watched segment travels on the watcher's command line: ``name:device:inode``."""
+    return f"{name}:{identity.device}:{identity.inode}"
+
+
+def decode_watched(argument: str) -> tuple[str, Identity]:
+    """The inverse of :func:`encode_watched`."""
+    name, device, inode = argument.rsplit(":", 2)
+    return name, Identity(int(device), int(inode))
 
 
 class _AtExit:
@@ -493,52 +513,153 @@ _AtExit.register()
 util.register_after_fork(_AtExit, _AtExit.register)
 
 
-def peek(name: str) -> dict[str, Any] | None:
-    """Read block ``name``'s header without using the block (for the watcher and the command line);
-    ``None`` if no such segment exists."""
-    try:
-        mapping = map_existing(name, mmap.ACCESS_READ)
-    except (ShmStructError, PermissionError):
-        return None
-    with mapping:
-        try:
-            info = read_header(mapping, name)
-        except SegmentError:
-            return None
-        return {
-            "info": info,
-            "flags": read_field(mapping, FLAGS),
-            "in_flight": read_field(mapping, IN_FLIGHT),
-            "live_users": [p for p in user_pids(mapping) if p and is_alive(p)],
-            "wanted": _still_wanted(mapping),
-            "size": len(mapping),
-        }
+@dataclass(frozen=True)
+class Peek:
+    """What a segment's header says, read without mapping or using it."""
+
+    info: HeaderInfo
+    identity: Identity
+    size: int
+    flags: int
+    in_flight: int
+    live_users: list[int]
+    wanted: bool
 
 
-def remove(name: str) -> None:
-    """Remove shared segment ``name`` now, whoever uses it (processes that have it mapped keep
-    working). For segments created with ``keep=True``, or left behind.
+def peek(name: str) -> Peek:
+    """Read block ``name``'s header without using the block (for the watcher, ``gc`` and the
+    command line): bounded reads of the file, never a mapping.
 
     Raises:
         SharedMemoryGoneError: No such segment.
-        SegmentError: The segment is not a shmstruct block.
+        SegmentError: Not a shmstruct block, not a regular file, or damaged.
+        PermissionError: The caller may not read it.
+    """
+    fd = open_segment(name)
+    try:
+        info = read_header(fd, name)
+        identity = identity_of(fd)
+    finally:
+        os.close(fd)
+    head = info.head
+    return Peek(
+        info, identity, info.header_size + info.data_size, read_field(head, FLAGS), read_field(head, IN_FLIGHT),
+        [p for p in user_pids(head) if p and is_alive(p)], _still_wanted(head),
+    )  # fmt: skip
+
+
+def _mark_removed_and_unlink(name: str, identity: Identity | None) -> None:
+    """Flag the segment removed (so that no one attaches to it any more) and remove its name, if
+    the name still names it. Written with ``pwrite``: a damaged file cannot make this crash."""
+    try:
+        fd = open_segment(name, writable=True)
+    except SharedMemoryGoneError:
+        return
+    except (SegmentError, PermissionError):
+        fd = -1
+    try:
+        if fd >= 0 and (identity is None or identity_of(fd) == identity):
+            head = os.pread(fd, FLAGS + 8, 0)
+            if len(head) == FLAGS + 8 and head[: len(MAGIC)] == MAGIC:
+                os.pwrite(fd, (read_field(head, FLAGS) | REMOVED).to_bytes(8, "little", signed=True), FLAGS)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    _unlink_if(name, identity)
+
+
+def remove(name: str, force: bool = True) -> None:
+    """Remove shared segment ``name`` now (processes that have it mapped keep working). For
+    segments created with ``keep=True``, left behind, or damaged.
+
+    Args:
+        name: The segment's name.
+        force: Remove it even while live processes use it (``shmstruct.unlink`` does); if False,
+            such a segment is refused, naming them.
+
+    Raises:
+        SharedMemoryGoneError: No such segment.
+        SegmentError: Not a regular file (a FIFO, a directory, a link: not removed), or in use
+            and ``force`` is False.
     """
     try:
-        mapping = map_existing(name)
+        state = peek(name)
+    except NotARegularFile:
+        raise
     except SegmentError:
-        raise SegmentError(f"shared segment {name!r} is empty: not a shmstruct block, not removing it") from None
-    if len(mapping) < FLAGS + 8 or mapping[: len(MAGIC)] != MAGIC:
-        mapping.close()
-        raise SegmentError(f"shared segment {name!r} is not a shmstruct block: not removing it")
-    with mapping:  # a damaged block (truncated, another version) can still be removed
-        write_field(mapping, FLAGS, read_field(mapping, FLAGS) | REMOVED)
-    release_names(name)
+        _unlink_if(name, None)  # a damaged or half-made file: nothing in it can be trusted, nor used
+        return
+    if not force:
+        others = [pid for pid in state.live_users if pid != current_pid()]
+        if others:
+            raise SegmentError(f"shared segment {name!r} is in use by process(es) {', '.join(map(str, others))}: not removing it (use --force to remove it anyway)")
+    _mark_removed_and_unlink(name, state.identity)
+
+
+#: A headerless file written to more recently than this may be one whose creator has opened it
+#: and not yet locked it (a window of microseconds); older, a free creation lock means its
+#: creator died. (The lock decides; the age only covers that window.)
+_CREATION_WINDOW_NS = 5_000_000_000
+
+
+def _abandoned_creation(name: str) -> Identity | None:
+    """The identity of a headerless segment whose creator died while making it, or None."""
+    fd = open_segment(name)
+    try:
+        if os.pread(fd, len(MAGIC), 0) == MAGIC:
+            return None  # a header: damaged, perhaps, but not half-made
+        info = os.fstat(fd)
+        if time.time_ns() - info.st_mtime_ns < _CREATION_WINDOW_NS:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None  # its creator is alive and still writing it
+        return identity_of(fd)
+    finally:
+        os.close(fd)
+
+
+def collect_garbage() -> tuple[list[str], list[str]]:
+    """Remove every shmstruct segment that no live process uses and no reference in flight keeps,
+    except those created with ``keep=True``, and every half-made one whose creator died.
+
+    Returns:
+        The names removed, and one line for each entry left alone because it cannot be judged
+        (damaged, another format, not a regular file, not readable by this user).
+    """
+    removed: list[str] = []
+    skipped: list[str] = []
+    for name in live_names():
+        try:
+            state = peek(name)
+        except SharedMemoryGoneError:
+            continue
+        except (NotARegularFile, PermissionError) as exc:
+            skipped.append(f"{name}: {exc}")
+            continue
+        except SegmentError as exc:
+            try:
+                abandoned = _abandoned_creation(name)
+            except (ShmStructError, OSError):
+                abandoned = None
+            if abandoned is None:
+                skipped.append(f"{name}: {exc}")
+            else:
+                _unlink_if(name, abandoned)
+                removed.append(name)
+            continue
+        if state.flags & (KEEP | REMOVED) or state.wanted:
+            continue
+        _mark_removed_and_unlink(name, state.identity)
+        removed.append(name)
+    return removed, skipped
 
 
 def live_names() -> list[str]:
     """The names of the shmstruct segments in /dev/shm (Linux), sorted."""
     try:
-        entries = os.listdir("/dev/shm")
+        entries = os.listdir(SHM_DIRECTORY)
     except OSError:
         return []
     return sorted(entry[len(PREFIX) :] for entry in entries if entry.startswith(PREFIX))

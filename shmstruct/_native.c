@@ -57,6 +57,32 @@ typedef struct {
 _Static_assert(sizeof(lock_record) == 128, "lock record is 128 bytes");
 _Static_assert(sizeof(pthread_mutex_t) <= 64, "pthread_mutex_t fits its room");
 
+/* The mutex kind glibc records for the attributes init_mutex sets (read once, at import, from a
+ * reference mutex): a lock record whose kind differs was not made by init_lock. */
+static int expected_kind = -1;
+
+static int
+init_mutex(pthread_mutex_t *mutex)
+{
+    pthread_mutexattr_t attributes;
+    int r = pthread_mutexattr_init(&attributes);
+    if (r == 0) {
+        r = pthread_mutexattr_setpshared(&attributes, PTHREAD_PROCESS_SHARED);
+        if (r == 0) {
+            r = pthread_mutexattr_setrobust(&attributes, PTHREAD_MUTEX_ROBUST);
+        }
+        if (r == 0) {
+            r = pthread_mutexattr_settype(&attributes, PTHREAD_MUTEX_RECURSIVE);
+        }
+        if (r == 0) {
+            r = pthread_mutex_init(mutex, &attributes);
+        }
+        pthread_mutexattr_destroy(&attributes);
+    }
+    return r;
+}
+
+
 /* ------------------------------------------------------------------------------------------
  * Who we are: pid and thread id, cached (getpid and gettid are system calls), reset in a child
  * after fork.
@@ -728,6 +754,12 @@ Mutex_init(MutexObject *self, PyObject *args, PyObject *kwargs)
     if (view_record(mapping, offset, sizeof(lock_record), 64, &self->view, &where) < 0) {
         return -1;
     }
+    if (((lock_record *)where)->m.mutex.__data.__kind != expected_kind) {
+        /* Not a mutex init_lock made (a damaged or hostile file): pthread must never see it. */
+        PyBuffer_Release(&self->view);
+        PyErr_Format(PyExc_ValueError, "%U is damaged: its record is not a robust process-shared mutex", label);
+        return -1;
+    }
     self->rec = (lock_record *)where;
     Py_INCREF(label);
     self->label = label;
@@ -803,21 +835,7 @@ init_lock(PyObject *Py_UNUSED(module), PyObject *args)
     }
     lock_record *rec = (lock_record *)where;
     memset(rec, 0, sizeof(*rec));
-    pthread_mutexattr_t attributes;
-    int r = pthread_mutexattr_init(&attributes);
-    if (r == 0) {
-        r = pthread_mutexattr_setpshared(&attributes, PTHREAD_PROCESS_SHARED);
-        if (r == 0) {
-            r = pthread_mutexattr_setrobust(&attributes, PTHREAD_MUTEX_ROBUST);
-        }
-        if (r == 0) {
-            r = pthread_mutexattr_settype(&attributes, PTHREAD_MUTEX_RECURSIVE);
-        }
-        if (r == 0) {
-            r = pthread_mutex_init(&rec->m.mutex, &attributes);
-        }
-        pthread_mutexattr_destroy(&attributes);
-    }
+    int r = init_mutex(&rec->m.mutex);
     PyBuffer_Release(&view);
     if (r != 0) {
         errno = r;
@@ -1460,6 +1478,13 @@ PyInit__native(void)
         forked_handler = 1;
     }
     cached_pid = getpid();
+    pthread_mutex_t reference;
+    if (init_mutex(&reference) != 0) {
+        PyErr_SetString(PyExc_OSError, "this system has no robust process-shared mutexes (shmstruct needs Linux with glibc)");
+        return NULL;
+    }
+    expected_kind = reference.__data.__kind;
+    pthread_mutex_destroy(&reference);
     FieldTypeError = Py_NewRef(PyExc_TypeError);
     FieldValueError = Py_NewRef(PyExc_ValueError);
     if (PyType_Ready(&MutexType) < 0 || PyType_Ready(&AtomicType) < 0 || PyType_Ready(&SetterType) < 0) {

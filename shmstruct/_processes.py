@@ -10,7 +10,7 @@ __all__ = ["is_alive", "current_pid"]
 def is_alive(pid: int) -> bool:
     """Whether process ``pid`` exists and has not exited. A zombie (killed, not yet reaped by
     its parent) counts as dead: it holds nothing any more."""
-    if pid <= 0:
+    if not 0 < pid <= _PID_MAX:  # 0, negative, or beyond any pid (a damaged users table)
         return False
     try:
         os.kill(pid, 0)
@@ -31,6 +31,7 @@ def is_alive(pid: int) -> bool:
 
 
 _HAVE_PROC = os.path.isdir("/proc/self")
+_PID_MAX = 1 << 22  # Linux's PID_MAX_LIMIT
 
 
 class _Pid:

@@ -30,7 +30,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """With SHMSTRUCT_TEST_INSTALLED set, the suite must test the installed package, not the source tree."""
     where = _tested_package()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if os.environ.get("SHMSTRUCT_TEST_INSTALLED") and where.startswith(root + os.sep):
+    if os.environ.get("SHMSTRUCT_TEST_INSTALLED") and where == os.path.join(root, "shmstruct"):
         raise pytest.UsageError(f"SHMSTRUCT_TEST_INSTALLED is set, but shmstruct was imported from the source tree ({where})")
 
 

@@ -142,3 +142,75 @@ def test_what_was_created_can_be_written_in_full() -> None:
         """
     )
     assert out.splitlines() == ["chunks written: True True", "appended: 1500"], out
+
+
+def test_kills_during_create_and_close_leave_nothing_after_gc() -> None:
+    # 40 SIGKILLs at random moments of a loop that creates, attaches and closes structs, tables
+    # and logs. Whatever the kills leave (a half-made file, a segment whose users are all dead),
+    # the normal cleanup or "python -m shmstruct gc" removes.
+    out = run_in_small_shm(
+        f"""
+        import os, random, subprocess, threading
+        PATHS = {[TESTS_DIR, *SOURCE_PATH]!r}
+        worker = '''
+        import sys
+        sys.path[:0] = PATHS
+        from helpers import Counter, Particle
+        print("ready", flush=True)
+        i = 0
+        while True:
+            c = Counter(value=i)
+            t = Particle.table(50)
+            log = Particle.log(20)
+            log.append(x=1.0)
+            again = Counter.attach(c.name)
+            c.close(); t.close(); log.close()
+            i += 1
+        '''.replace("PATHS", repr(PATHS)).replace(chr(10) + "        ", chr(10))
+        env = {{**os.environ, "PYTHONPATH": os.pathsep.join(PATHS)}}
+        rng = random.Random(7)
+        pause = threading.Event()
+        for _ in range(40):
+            child = subprocess.Popen([sys.executable, "-c", worker], stdout=subprocess.PIPE, text=True, env=env)
+            assert child.stdout.readline() == "ready\\n"
+            pause.wait(rng.uniform(0.0, 0.05))
+            child.kill()
+            child.wait()
+        pause.wait(6.0)  # half-made files must be older than the creation window before gc judges them
+        gc = subprocess.run([sys.executable, "-m", "shmstruct", "gc"], capture_output=True, text=True, env=env)
+        print("gc:", gc.returncode, "left alone" not in gc.stdout)
+        for _ in range(300):  # resource trackers of killed workers may still be removing names
+            if not os.listdir("/dev/shm"):
+                break
+            pause.wait(0.1)
+        print("left:", os.listdir("/dev/shm"))
+        """
+    )
+    assert out.splitlines() == ["gc: 0 True", "left: []"], out
+
+
+def test_gc_removes_only_what_nobody_uses() -> None:
+    out = run_in_small_shm(
+        """
+        import os, subprocess, sys
+        from helpers import Counter
+        from shmstruct._memory import collect_garbage
+
+        used = Counter(value=1)
+        kept = Counter.options(name="kept", keep=True)()
+        orphan = Counter.options(name="orphan")()
+        from shmstruct._header import slot_offset, write_field
+        write_field(orphan._block_.mmap, slot_offset(0), 4_000_000)   # its only user is a dead process
+        orphan._block_._slot[0] = -1
+        half = os.open("/dev/shm/shms_half", os.O_CREAT | os.O_RDWR, 0o600)   # a creator that died early
+        os.ftruncate(half, 4096)
+        os.utime(half, (0, 0))
+        os.close(half)
+        removed, skipped = collect_garbage()
+        print("removed:", sorted(removed))
+        print("skipped:", skipped)
+        print("left:", sorted(os.listdir("/dev/shm")) == sorted(["shms_" + used.name, "shms_kept"]))
+        """
+    )
+    assert out.splitlines() == ["removed: ['half', 'orphan']", "skipped: []", "left: True"], out
+
