@@ -119,7 +119,7 @@ def read_values(name: str, limit: int) -> dict[str, Any]:
             head, data = _read_contents(fd, info, name)
     finally:
         os.close(fd)
-    appended, flags = read_field(head, APPENDED), read_field(head, FLAGS)
+    appended, flags = max(0, read_field(head, APPENDED)), read_field(head, FLAGS)
     count = {"struct": 1, "table": info.rows, "log": min(appended, info.rows)}[info.kind]
     records = np.frombuffer(data, dtype=dtype, count=count)
     if info.kind == "log" and flags & RING and appended > info.rows:

@@ -147,13 +147,18 @@ class SharedBlock:
         mode: int = DEFAULT_MODE,
         ring: bool = False,
         pattern: bytes = b"",
+        reserve: bool = True,
     ) -> SharedBlock:
         """Create and map a new block, owned by this process, its data zero-filled or filled with
         ``pattern`` repeated (a table's default row).
 
+        ``reserve`` allocates every page now (the default), so that no later write can die of
+        ``SIGBUS`` on a full ``/dev/shm``; without it only the header's pages are.
+
         Raises:
             SegmentNameError: ``name`` is not allowed.
             SegmentExistsError: A segment called ``name`` exists already.
+            SharedMemoryFullError: ``/dev/shm`` has no room for it.
         """
         if isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= 0o777:
             raise ValueError(f"mode must be permission bits from 0 to 0o777 (e.g. 0o600 or 0o660), got {mode!r}")
@@ -180,7 +185,7 @@ class SharedBlock:
                 if mode != DEFAULT_MODE:
                     os.fchmod(fd, mode)  # exactly as asked, whatever the umask
                 os.ftruncate(fd, total)
-                _reserve(fd, total, name)
+                _reserve(fd, total if reserve else template.header_size, name)
                 if pattern:
                     _fill(fd, template.header_size, data_size, pattern)
                 mapping = map_segment(fd, total)

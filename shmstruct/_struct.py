@@ -501,24 +501,30 @@ class _StructMethods:
         return _write_image(cls, default_image(cls), cls._shm_prepare_(values, partial=False))
 
     @classmethod
-    def table(cls, rows: int, *, name: str | None = None, keep: bool = False, mode: int = DEFAULT_MODE) -> Any:
+    def table(cls, rows: int, *, name: str | None = None, keep: bool = False, mode: int = DEFAULT_MODE, reserve: bool = True) -> Any:
         """A shared table of ``rows`` records of this schema, each starting with the defaults."""
         from ._table import create_table
 
-        return create_table(cls, rows, default_image(cls), {"name": name, "keep": keep, "mode": mode})
+        return create_table(cls, rows, default_image(cls), {"name": name, "keep": keep, "mode": mode, "reserve": reserve})
 
     @classmethod
-    def log(cls, capacity: int, *, ring: bool = False, name: str | None = None, keep: bool = False, mode: int = DEFAULT_MODE) -> Any:
+    def log(
+        cls, capacity: int, *, ring: bool = False, name: str | None = None, keep: bool = False, mode: int = DEFAULT_MODE, reserve: bool = True
+    ) -> Any:
         """An empty shared append-only log with room for ``capacity`` records of this schema."""
         from ._table import create_log
 
-        return create_log(cls, capacity, ring, {"name": name, "keep": keep, "mode": mode})
+        return create_log(cls, capacity, ring, {"name": name, "keep": keep, "mode": mode, "reserve": reserve})
 
     @classmethod
-    def options(cls, *, name: str | None = None, keep: bool = False, mode: int = DEFAULT_MODE) -> StructFactory:
+    def options(cls, *, name: str | None = None, keep: bool = False, mode: int = DEFAULT_MODE, reserve: bool = True) -> StructFactory:
         """Create structs with a chosen segment name, lifetime or permissions:
-        ``State.options(name="sim", keep=True)(steps=0)``."""
-        return StructFactory(cls, {"name": name, "keep": keep, "mode": mode})
+        ``State.options(name="sim", keep=True)(steps=0)``.
+
+        ``reserve=False`` skips reserving the segment's memory at creation (for sparse giant
+        arrays): creation is then nearly free, but a write to a page that a full ``/dev/shm``
+        cannot back kills the process with ``SIGBUS``."""
+        return StructFactory(cls, {"name": name, "keep": keep, "mode": mode, "reserve": reserve})
 
     @classmethod
     def attach(cls, name: str) -> Any:
@@ -613,12 +619,19 @@ if TYPE_CHECKING:
             """A consistent copy of every field, taken under the lock, as a frozen pydantic model."""
 
         @classmethod
-        def table(cls, rows: int, *, name: str | None = None, keep: bool = False, mode: int = 0o600) -> Table[Self]:
+        def table(cls, rows: int, *, name: str | None = None, keep: bool = False, mode: int = 0o600, reserve: bool = True) -> Table[Self]:
             """A shared table of ``rows`` records of this schema, each starting with the defaults."""
 
         @classmethod
         def log(
-            cls: Callable[_P, _S], capacity: int, *, ring: bool = False, name: str | None = None, keep: bool = False, mode: int = 0o600
+            cls: Callable[_P, _S],
+            capacity: int,
+            *,
+            ring: bool = False,
+            name: str | None = None,
+            keep: bool = False,
+            mode: int = 0o600,
+            reserve: bool = True,
         ) -> Log[_S, _P]:
             """An empty shared append-only log with room for ``capacity`` records of this schema.
 
@@ -626,7 +639,9 @@ if TYPE_CHECKING:
             """
 
         @classmethod
-        def options(cls: Callable[_P, _S], *, name: str | None = None, keep: bool = False, mode: int = 0o600) -> Callable[_P, _S]:
+        def options(
+            cls: Callable[_P, _S], *, name: str | None = None, keep: bool = False, mode: int = 0o600, reserve: bool = True
+        ) -> Callable[_P, _S]:
             """Create structs with a chosen segment name, lifetime or permissions."""
 
         @classmethod

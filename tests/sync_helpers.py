@@ -43,11 +43,15 @@ def guarded_writer(g: Guarded, ready: Any) -> None:
 
 
 def guarded_checker(g: Guarded, ready: Any, results: Any) -> None:
-    """Inside the lock, check a == b and that nothing changes meanwhile; report warnings seen."""
+    """Inside the lock, check a == b and that nothing changes meanwhile; report warnings seen.
+    Between two checks it rests a moment outside the lock, so that the writer (the lock is not
+    fair) gets the lock often; during a pause of the writer it is blocked asking for it."""
+    rest = threading.Event()  # never set: its wait() is the rest
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ready.set()
         while not g.stop:
+            rest.wait(0.0005)
             with g.lock:
                 g.inside += 1
                 before = (g.a, g.b)
@@ -246,3 +250,12 @@ def wait_for_change(h: Hits, old: int, ready: Any, results: Any) -> None:
     ready.set()
     changed = h.total.wait(old, timeout=JOIN_TIMEOUT)
     results.put((changed, h.total.load()))
+
+
+def hold_as_user(target: Any, control: Turn, index: int) -> None:
+    """A user of ``target`` (it arrived as an argument): say so, then wait to be let go."""
+    assert target.value >= 0
+    with control.lock:
+        control.rounds += 1
+        control.lock.notify_all()
+        control.lock.wait_for(lambda: control.turn > index)

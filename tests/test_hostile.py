@@ -312,3 +312,33 @@ def test_another_user_may_read_what_the_mode_allows_and_nothing_more() -> None:
         assert segment_exists(segment.name)
     readable.close()
     private.close()
+
+
+def test_seventy_users_keep_a_segment_until_the_last_one_goes() -> None:
+    from sync_helpers import Turn, hold_as_user
+
+    ctx = mp.get_context("forkserver")  # each child is a fresh process: a user of its own
+    users = 70
+    target, control = Counter(value=1), Turn()
+    name = target.name
+    children = [ctx.Process(target=hold_as_user, args=(target, control, i)) for i in range(users)]
+    for child in children:
+        child.start()
+    with control.lock:
+        assert control.lock.wait_for(lambda: control.rounds == users, timeout=JOIN_TIMEOUT * 2)
+    target.close()  # the creator stops using it: 70 others still do
+    del target
+    with control.lock:
+        control.turn = users - 1  # let all but the last go
+        control.lock.notify_all()
+    for child in children[:-1]:
+        child.join(JOIN_TIMEOUT)
+        assert child.exitcode == 0
+    assert segment_exists(name), "removed while a process still used it"
+    with control.lock:
+        control.turn = users
+        control.lock.notify_all()
+    children[-1].join(JOIN_TIMEOUT)
+    assert children[-1].exitcode == 0
+    assert wait_until(lambda: not segment_exists(name), timeout=30)
+    control.close()

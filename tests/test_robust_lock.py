@@ -46,14 +46,13 @@ def test_a_paused_holder_is_never_taken_over(ctx: BaseContext) -> None:
     checker.start()
     assert writer_ready.wait(JOIN_TIMEOUT) and checker_ready.wait(JOIN_TIMEOUT)
     rng = random.Random(9)
-    caught_holding = 0
     try:
-        for _ in range(PAUSES):
-            threading.Event().wait(rng.uniform(0.0, 0.02))
-            os.kill(writer.pid, signal.SIGSTOP)  # type: ignore[arg-type]
+        for _ in range(PAUSES):  # each pause lands while the writer holds the lock
+            _pause_while_holding(g.lock, writer.pid, rng)  # type: ignore[arg-type]
             try:
-                caught_holding += g.lock.holder == writer.pid
+                assert g.lock.holder == writer.pid
                 threading.Event().wait(rng.uniform(0.05, 0.3))  # the checker keeps asking meanwhile
+                assert g.lock.holder == writer.pid  # nobody took it from the paused holder
             finally:
                 os.kill(writer.pid, signal.SIGCONT)  # type: ignore[arg-type]
     finally:
@@ -61,7 +60,6 @@ def test_a_paused_holder_is_never_taken_over(ctx: BaseContext) -> None:
     finish(writer)
     messages = results.get(timeout=JOIN_TIMEOUT)
     finish(checker)
-    assert caught_holding > 0, "no pause landed while the writer held the lock"
     assert messages == [], messages
     assert g.overlaps == 0 and g.inside == 0
     assert g.a == g.b > 0 and g.sections > 0
@@ -74,29 +72,34 @@ def test_a_paused_holder_is_never_taken_over(ctx: BaseContext) -> None:
         finish(probe)
 
 
+def _pause_while_holding(lock: object, pid: int, rng: random.Random) -> None:
+    """SIGSTOP process ``pid`` at a moment it holds ``lock`` (retrying until one is caught)."""
+    for _ in range(1_000_000):
+        if lock.holder == pid:  # type: ignore[attr-defined]
+            threading.Event().wait(rng.uniform(0, 0.002))  # somewhere inside the critical section
+            os.kill(pid, signal.SIGSTOP)
+            if lock.holder == pid:  # type: ignore[attr-defined]
+                return
+            os.kill(pid, signal.SIGCONT)
+    raise AssertionError(f"process {pid} was never seen holding the lock")
+
+
 def _kill_while_holding(ctx: BaseContext, target: object, thing: object) -> int:
     """Start ``target(thing, ready)``, wait until it is seen holding the lock, SIGKILL it there."""
     ready = ctx.Event()
     child = ctx.Process(target=target, args=(thing, ready))
     child.start()
     assert ready.wait(JOIN_TIMEOUT)
-    lock = thing.lock  # type: ignore[attr-defined]
-    pid = child.pid
-    rng = random.Random(pid)
-    for _ in range(1_000_000):
-        if lock.holder == pid:
-            threading.Event().wait(rng.uniform(0, 0.004))  # somewhere inside the critical section
-            os.kill(pid, signal.SIGSTOP)  # type: ignore[arg-type]
-            if lock.holder == pid:
-                break
-            os.kill(pid, signal.SIGCONT)  # type: ignore[arg-type]
-    else:
+    pid: int = child.pid  # type: ignore[assignment]
+    try:
+        _pause_while_holding(thing.lock, pid, random.Random(pid))  # type: ignore[attr-defined]
+    except AssertionError:
         child.kill()
-        raise AssertionError("the child was never seen holding the lock")
-    os.kill(pid, signal.SIGKILL)  # type: ignore[arg-type]
+        raise
+    os.kill(pid, signal.SIGKILL)
     child.join(JOIN_TIMEOUT)
     assert child.exitcode == -signal.SIGKILL
-    return pid  # type: ignore[return-value]
+    return pid
 
 
 def test_a_holder_killed_in_the_middle_of_update_hands_the_lock_over(ctx: BaseContext) -> None:

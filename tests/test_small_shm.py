@@ -214,3 +214,21 @@ def test_gc_removes_only_what_nobody_uses() -> None:
     )
     assert out.splitlines() == ["removed: ['half', 'orphan']", "skipped: []", "left: True"], out
 
+
+
+def test_reserve_false_creates_sparse_segments_larger_than_dev_shm() -> None:
+    out = run_in_small_shm(
+        """
+        import numpy as np
+        from numpy.typing import NDArray
+        from shmstruct import SharedStruct, array
+
+        class Sparse(SharedStruct):
+            data: NDArray[np.float64] = array(8 * 1024 * 1024)   # 64 MiB in an 8 MiB tmpfs
+
+        s = Sparse.options(reserve=False)()
+        s.data[::1024 * 1024] = 1.0   # a few pages only
+        print("sum:", float(s.data[::1024 * 1024].sum()))
+        """
+    )
+    assert out.splitlines() == ["sum: 8.0"], out
