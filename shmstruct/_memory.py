@@ -216,29 +216,32 @@ class SharedBlock:
         if block is not None and not name_points_to(name, block.identity):
             block = None  # the name was removed, or now names another segment (a restarted service's)
         if block is None:
-            block = cls._open(name, schema)
-        elif block.schema is not schema:
+            return cls._open(name, schema, kind, from_pickle)
+        if block.schema is not schema:
             check_schema(block.info, schema, name)
-        if kind is not None and block.kind != kind:
-            raise SegmentError(f"shared segment {name!r} holds a {block.kind} of {block.schema.__name__}, not a {kind}")
+        _check_kind(block, kind)
         if from_pickle:
-            block._arrived()
+            with block.header_lock.bookkeeping():
+                block._arrived()
         return block
 
     @classmethod
-    def _open(cls, name: str, schema: type[Any]) -> SharedBlock:
+    def _open(cls, name: str, schema: type[Any], kind: str | None, from_pickle: bool) -> SharedBlock:
         mapping, info, identity = map_existing(name)
         check_schema(info, schema, name)
         block = cls(name, mapping, schema, info, identity, -1, False)
-        with block.header_lock.bookkeeping():
-            if read_field(mapping, FLAGS) & REMOVED:
-                block._close.cancel()
-                raise gone(name)
-            try:
+        try:
+            _check_kind(block, kind)
+            with block.header_lock.bookkeeping():  # one section: claim a slot, and count the arrival
+                if read_field(mapping, FLAGS) & REMOVED:
+                    raise gone(name)
                 block._claim_slot()
-            except SegmentError:
-                block._close.cancel()
-                raise
+                if from_pickle:
+                    block._arrived()
+        except BaseException:
+            block._close.cancel()
+            block.close()
+            raise
         return block
 
     # ------------------------------------------------------------------ references in flight
@@ -254,10 +257,10 @@ class SharedBlock:
         return (self.name, self.schema)
 
     def _arrived(self) -> None:
-        with self.header_lock.bookkeeping():
-            in_flight = read_field(self.mmap, IN_FLIGHT)
-            if in_flight > 0:
-                write_field(self.mmap, IN_FLIGHT, in_flight - 1)
+        """A pickled reference to this block arrived (the caller holds the header lock)."""
+        in_flight = read_field(self.mmap, IN_FLIGHT)
+        if in_flight > 0:
+            write_field(self.mmap, IN_FLIGHT, in_flight - 1)
 
     def _claim_slot(self) -> None:
         """Record this process in the users table (under the header lock).
@@ -295,6 +298,8 @@ class SharedBlock:
         self._close()
         if _open_blocks.get(self.name) is self:
             del _open_blocks[self.name]
+        if _keep_alive.get(self.name) is self:
+            del _keep_alive[self.name]
 
     def view_buffer(self) -> Any:
         """The buffer numpy views of this block are made on: a ctypes array over the mapping that
@@ -310,6 +315,11 @@ class SharedBlock:
     def offset_of(self, obj: Any) -> int:
         """The byte offset of a ctypes object that lives in this block."""
         return ctypes.addressof(obj) - self.address
+
+
+def _check_kind(block: SharedBlock, kind: str | None) -> None:
+    if kind is not None and block.kind != kind:
+        raise SegmentError(f"shared segment {block.name!r} holds a {block.kind} of {block.schema.__name__}, not a {kind}")
 
 
 def map_segment(fd: int, size: int, **options: Any) -> mmap.mmap:
@@ -339,11 +349,12 @@ def map_existing(name: str, access: int = mmap.ACCESS_WRITE) -> tuple[mmap.mmap,
 
 def _attached_lock(name: str, schema: type[Any]) -> SharedLock:
     block = SharedBlock.attach(name, schema, from_pickle=True)
-    _keep_alive.append(block)  # the lock alone does not hold its block; keep it for this process
+    _keep_alive[name] = block  # the lock alone does not hold its block; keep it (once) for this process
     return block.lock
 
 
-_keep_alive: list[SharedBlock] = []
+# Blocks whose lock arrived alone in a pickle, kept open for this process until closed.
+_keep_alive: dict[str, SharedBlock] = {}
 
 
 

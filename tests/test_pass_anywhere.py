@@ -98,3 +98,17 @@ def test_closed_objects_cannot_be_sent() -> None:
     s.close()
     with pytest.raises(ValueError, match="is closed in this process"):
         pickle.dumps(s)
+
+
+def test_a_lock_unpickled_many_times_keeps_its_block_once() -> None:
+    from shmstruct._header import IN_FLIGHT, read_field
+    from shmstruct._memory import _keep_alive
+
+    c = Counter(value=1)
+    before = len(_keep_alive)
+    for _ in range(1000):
+        assert pickle.loads(pickle.dumps(c.lock)) is c.lock
+    assert len(_keep_alive) == before + 1 and _keep_alive[c.name] is c._block_  # type: ignore[attr-defined]
+    assert read_field(c._block_.mmap, IN_FLIGHT) == 0  # type: ignore[attr-defined]  # every reference arrived
+    c.close()
+    assert c.name not in _keep_alive
