@@ -21,7 +21,7 @@ import numpy as np
 from ._checks import decode_text
 from ._errors import SharedMemoryGoneError, ShmStructError
 from ._files import open_segment, read_bytes
-from ._header import APPENDED, FIXED_PART, FLAGS, KEEP, LOCK, RING, dtype_from_description, read_field, read_header
+from ._header import APPENDED, FIXED_PART, FLAGS, KEEP, LOCK, RING, HeaderInfo, read_field, read_header
 from ._lock import SharedLock
 from ._memory import collect_garbage, live_names, map_segment, peek, remove
 
@@ -102,7 +102,6 @@ def read_values(name: str, limit: int) -> dict[str, Any]:
     try:
         info = read_header(fd, name)
         description = info.description
-        dtype = dtype_from_description(description)
         note = "" if writable else "read-only access: the values were read without the lock, and may mix two moments"
         holder = None
         if writable:
@@ -121,7 +120,7 @@ def read_values(name: str, limit: int) -> dict[str, Any]:
         os.close(fd)
     appended, flags = max(0, read_field(head, APPENDED)), read_field(head, FLAGS)
     count = {"struct": 1, "table": info.rows, "log": min(appended, info.rows)}[info.kind]
-    records = np.frombuffer(data, dtype=dtype, count=count)
+    records = np.frombuffer(data, dtype=info.dtype, count=count)
     if info.kind == "log" and flags & RING and appended > info.rows:
         records = np.roll(records, -(appended % info.rows))
     result: dict[str, Any] = {
@@ -149,7 +148,7 @@ def read_values(name: str, limit: int) -> dict[str, Any]:
     return result
 
 
-def _read_contents(fd: int, info: Any, name: str) -> tuple[bytes, bytes]:
+def _read_contents(fd: int, info: HeaderInfo, name: str) -> tuple[bytes, bytes]:
     return read_bytes(fd, 0, FIXED_PART, name), read_bytes(fd, info.header_size, info.data_size, name)
 
 

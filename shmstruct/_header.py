@@ -188,6 +188,7 @@ class HeaderInfo:
     Attributes:
         head: The first :data:`FIXED_PART` bytes as they were read (flags, counts, users table).
         description: The schema description, checked against its fingerprint.
+        dtype: The record dtype the description lays out (built once, while validating it).
     """
 
     kind: str
@@ -199,6 +200,7 @@ class HeaderInfo:
     flags: int
     rows: int
     description: dict[str, Any]
+    dtype: np.dtype[np.void]
     head: bytes = b""
 
     @property
@@ -248,11 +250,11 @@ def read_header(fd: int, name: str) -> HeaderInfo:
     if size != header_size + data_size:
         raise damaged(f"it is {size:,} bytes, but its header announces {header_size:,} + {data_size:,}")
     description = _parse_description(os.pread(fd, desc_length, FIXED_PART), desc_length, fingerprint, damaged)
-    itemsize = _itemsize_of(description, damaged)
+    dtype = _record_dtype(description, damaged)
     rows_expected = 1 if KINDS[kind] == "struct" else rows
-    if rows_expected < 0 or data_size != rows_expected * itemsize:
-        raise damaged(f"data_size {data_size:,} is not {rows_expected:,} rows of {itemsize:,} bytes")
-    return HeaderInfo(KINDS[kind], header_size, data_size, fingerprint, creator, created_ns, flags, rows, description, head)
+    if rows_expected < 0 or data_size != rows_expected * dtype.itemsize:
+        raise damaged(f"data_size {data_size:,} is not {rows_expected:,} rows of {dtype.itemsize:,} bytes")
+    return HeaderInfo(KINDS[kind], header_size, data_size, fingerprint, creator, created_ns, flags, rows, description, dtype, head)
 
 
 def _parse_description(text: bytes, desc_length: int, fingerprint: bytes, damaged: Any) -> dict[str, Any]:
@@ -276,16 +278,16 @@ def _parse_description(text: bytes, desc_length: int, fingerprint: bytes, damage
     return description
 
 
-def _itemsize_of(description: dict[str, Any], damaged: Any) -> int:
-    """The record size the description lays out, after building its dtype (which checks every
-    field's type, shape and offset against the itemsize)."""
+def _record_dtype(description: dict[str, Any], damaged: Any) -> np.dtype[np.void]:
+    """The record dtype the description lays out (building it checks every field's type, shape
+    and offset against the itemsize)."""
     try:
         dtype = dtype_from_description(description)
     except Exception as exc:  # noqa: BLE001 - anything a hostile description can make numpy raise
         raise damaged(f"its schema description does not lay out a record ({type(exc).__name__}: {exc})") from None
     if dtype.itemsize <= 0 or dtype.itemsize != description.get("itemsize"):
         raise damaged("its schema description's record size is inconsistent")
-    return dtype.itemsize
+    return dtype
 
 
 def check_schema(info: HeaderInfo, schema: type[Any], name: str) -> None:

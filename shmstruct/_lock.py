@@ -22,14 +22,11 @@ from typing import Any, TypeVar
 from . import _native
 from ._errors import DeadHolderWarning, FieldTypeError, FieldValueError, SegmentError
 
-__all__ = ["SharedLock", "init_lock"]
+__all__ = ["SharedLock"]
 
 _native.configure(DeadHolderWarning, FieldTypeError, FieldValueError)
 
 T = TypeVar("T")
-
-#: Initialise the lock record at an offset of a new block's mapping (before anyone can attach).
-init_lock: Callable[[Any, int], None] = _native.init_lock
 
 
 class SharedLock(_native.Mutex):

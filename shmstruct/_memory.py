@@ -199,7 +199,10 @@ class SharedBlock:
             raise
         if not keep:
             _tell_tracker("REGISTER", name)
-        info = HeaderInfo(kind, template.header_size, data_size, template.fingerprint, current_pid(), created_ns, flags, rows, template.description)
+        info = HeaderInfo(
+            kind, template.header_size, data_size, template.fingerprint, current_pid(), created_ns, flags, rows,
+            template.description, schema.layout.dtype,
+        )  # fmt: skip
         return cls(name, mapping, schema, info, identity, 0, not keep)
 
     @classmethod
