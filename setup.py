@@ -18,7 +18,9 @@ class BuildNative(build_ext):
 
     def run(self) -> None:
         if not sys.platform.startswith("linux"):
-            raise SystemExit(f"shmstruct runs on Linux (glibc) only, not on {sys.platform}: its lock is a robust process-shared pthread mutex")
+            raise SystemExit(
+                f"shmstruct runs on Linux (glibc) only, not on {sys.platform}: its lock is a robust process-shared pthread mutex"
+            )
         super().run()
 
     def build_extension(self, ext: Extension) -> None:

@@ -15,10 +15,10 @@ import time
 from typing import Any
 
 import numpy as np
+from measure import best_call, best_pair, best_side_by_side, note, report, summary
 from numpy.typing import NDArray
 
 import shmstruct
-from measure import best_call, best_pair, best_side_by_side, note, report, summary
 from shmstruct import SharedStruct, array
 
 
@@ -88,7 +88,9 @@ def bench_contended(increments: int, repeat: int) -> None:
             ours.append(_contended_run(s, procs, increments, True))
             theirs.append(_contended_run(v, procs, increments, False))
         if s.steps != v.value or s.steps != procs * increments * repeat:
-            raise SystemExit(f"lost updates: shmstruct {s.steps}, Value {v.value}, expected {procs * increments * repeat}")
+            raise SystemExit(
+                f"lost updates: shmstruct {s.steps}, Value {v.value}, expected {procs * increments * repeat}"
+            )
         count = procs * increments
         report(
             f"contended locked increments, {procs} processes (vs Value)",
@@ -140,7 +142,13 @@ def bench_handover(rounds: int, repeat: int) -> None:
     for _ in range(repeat):
         ours.append(_ping_pong(rounds, True))
         theirs.append(_ping_pong(rounds, False))
-    report("wait/notify hand-over, 2 processes (vs mp.Condition)", min(ours), min(theirs), "<= 0.6x", min(ours) <= 0.6 * min(theirs))
+    report(
+        "wait/notify hand-over, 2 processes (vs mp.Condition)",
+        min(ours),
+        min(theirs),
+        "<= 0.6x",
+        min(ours) <= 0.6 * min(theirs),
+    )
 
 
 def bench_lock(number: int, repeat: int) -> None:
@@ -150,7 +158,9 @@ def bench_lock(number: int, repeat: int) -> None:
     env = {"lock": s.lock, "rlock": rlock}
     ours, theirs = best_side_by_side("with lock: pass", "with rlock: pass", env, number, repeat)
     report("uncontended with s.lock (vs with mp.RLock())", ours, theirs, "<= 1.5x", ours <= 1.5 * theirs)
-    ours, theirs = best_side_by_side("lock.acquire(); lock.release()", "rlock.acquire(); rlock.release()", env, number, repeat)
+    ours, theirs = best_side_by_side(
+        "lock.acquire(); lock.release()", "rlock.acquire(); rlock.release()", env, number, repeat
+    )
     report("  acquire()+release() (vs RLock's, C methods)", ours, theirs, "info", True)
 
 
@@ -194,7 +204,12 @@ def bench_dead_holder(repeat: int) -> None:
         holder.join()
         latencies.append((acquired_at[0] - killed_at) * 1e3)
     worst = max(latencies)
-    note("dead holder: SIGKILL to the waiter holding the lock", f"worst {worst:.2f} ms, best {min(latencies):.2f} ms of {repeat}", "<= 50 ms", worst <= 50)
+    note(
+        "dead holder: SIGKILL to the waiter holding the lock",
+        f"worst {worst:.2f} ms, best {min(latencies):.2f} ms of {repeat}",
+        "<= 50 ms",
+        worst <= 50,
+    )
 
 
 def bench_array_sum(repeat: int) -> None:

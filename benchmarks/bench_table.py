@@ -14,9 +14,9 @@ import time
 from typing import Any
 
 import numpy as np
+from measure import best_call, best_pair, note, report, summary
 
 import shmstruct
-from measure import best_call, best_pair, note, report, summary
 from shmstruct import SharedStruct, Table
 from shmstruct._struct import default_image
 
@@ -35,7 +35,14 @@ def bench_column_sum(rows: int, repeat: int) -> None:
     table.column("x")[:] = values
     private["x"] = values
     ours, theirs = best_pair(lambda: table.column("x").sum(), lambda: private["x"].sum(), 3 * repeat)
-    report(f"column('x').sum(), {rows:,} rows (vs private records)", ours, theirs, ">= 0.95x", theirs / ours >= 0.95, "bandwidth")
+    report(
+        f"column('x').sum(), {rows:,} rows (vs private records)",
+        ours,
+        theirs,
+        ">= 0.95x",
+        theirs / ours >= 0.95,
+        "bandwidth",
+    )
     # The same private array on 4 KiB pages: Linux backs large private arrays with transparent
     # huge pages, but shared memory only where /sys/kernel/mm/transparent_hugepage/shmem_enabled
     # allows it. This line shows how much of the gap is page size.

@@ -530,7 +530,11 @@ def _timed(make: Callable[[], Held], then: Callable[[Held], Any] = Held.release)
 
 def scalar_ops(subject: Subject, settings: Settings) -> dict[str, dict[str, Any]]:
     """Scalar read, scalar write and locked increment, one process."""
-    statements = {"read": subject.read, "write": subject.write and subject.write.format(value=7), "increment": subject.increment}
+    statements = {
+        "read": subject.read,
+        "write": subject.write and subject.write.format(value=7),
+        "increment": subject.increment,
+    }
     held = subject.new_scalar()
     try:
         return {
@@ -680,7 +684,10 @@ def handoff(subject: Subject, settings: Settings, method: str) -> dict[str, Any]
     expected = _set_42(subject, held)
     try:
         _run_child(ctx, subject, held, expected)
-        return {"ns": best_ns(lambda: _run_child(ctx, subject, held, expected), settings.child_repeat), "code": subject.handoff}
+        return {
+            "ns": best_ns(lambda: _run_child(ctx, subject, held, expected), settings.child_repeat),
+            "code": subject.handoff,
+        }
     finally:
         held.release()
 
@@ -689,7 +696,7 @@ def _answer(check: Callable[[], Any]) -> str:
     """ "yes" if ``check`` runs, else "no: " and the exception's first line."""
     try:
         check()
-    except Exception as exc:  # noqa: BLE001 - the message is the answer
+    except Exception as exc:
         first = str(exc).splitlines()[0] if str(exc) else ""
         return f"no: {type(exc).__name__}: {first}".rstrip(": ")
     return "yes"
@@ -746,7 +753,7 @@ def _attempt(ops: dict[str, Any], names: tuple[str, ...], run: Callable[[], dict
     ``names`` instead of ending the worker."""
     try:
         ops.update(run())
-    except Exception as exc:  # noqa: BLE001 - reported in the table
+    except Exception as exc:
         ops.update({op: {"error": f"{type(exc).__name__}: {exc}"} for op in names})
 
 
@@ -778,7 +785,7 @@ def measure(key: str, quick: bool, capabilities: bool) -> dict[str, Any]:
     if cls.module:
         try:
             importlib.import_module(cls.module)
-        except Exception as exc:  # noqa: BLE001 - any failure to import means: skip it
+        except Exception as exc:
             return {**out, "skipped": f"{cls.module} does not import ({type(exc).__name__}: {exc})"}
     settings = QUICK if quick else FULL
     subject = cls()

@@ -43,7 +43,12 @@ DOCS_PAGE = ROOT / "docs" / "benchmarks.md"
 MARKERS = ("<!-- results -->", "<!-- /results -->")
 RESULT_PREFIX = "RESULT "
 ORDER = ["shmstruct", "value", "raw", "manager", "shm", "ultradict", "smd", "numpy", "bare"]
-SHM_PREFIXES = ("shms_", "psm_", "sm_shmbench_", "sem.mp-")  # shmstruct, SharedMemory and UltraDict, shared-memory-dict, named locks
+SHM_PREFIXES = (
+    "shms_",
+    "psm_",
+    "sm_shmbench_",
+    "sem.mp-",
+)  # shmstruct, SharedMemory and UltraDict, shared-memory-dict, named locks
 RATIO_TEXT = (
     "**vs shmstruct** is the implementation's time divided by shmstruct's time for the same "
     "operation: above 1× it is slower than shmstruct, below 1× faster."
@@ -329,7 +334,10 @@ def machine_line(quick: bool, rounds: int, load: float, seconds: float) -> str:
         f"{os.cpu_count()} CPUs{f' ({cpu})' if cpu else ''}",
         f"Linux {platform.release()}",
         f"Python {platform.python_version()}",
-        *(f"{name} {_version(name)}" for name in ("numpy", *(d for s in peers.SUBJECTS.values() for d in s.distributions))),
+        *(
+            f"{name} {_version(name)}"
+            for name in ("numpy", *(d for s in peers.SUBJECTS.values() for d in s.distributions))
+        ),
         f"{'quick' if quick else 'full'} run, best of {rounds} round{'s' * (rounds > 1)} ({seconds:.0f} s)",
         f"load average {load:.2f} at the start",
     ]
@@ -389,7 +397,9 @@ def chart(merged: dict[str, dict[str, Any]], ops: list[Op], path: Path, subtitle
     import matplotlib.pyplot as plt
 
     others = [key for key in merged if key != "shmstruct"]
-    colours = {key: "0.55" if merged[key].get("reference") else plt.get_cmap("tab10")(i) for i, key in enumerate(others)}
+    colours = {
+        key: "0.55" if merged[key].get("reference") else plt.get_cmap("tab10")(i) for i, key in enumerate(others)
+    }
     columns = 3
     rows = -(-(len(ops) + 1) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(15, 2.9 * rows + 1.0), squeeze=False)
@@ -399,7 +409,9 @@ def chart(merged: dict[str, dict[str, Any]], ops: list[Op], path: Path, subtitle
     for ax in spare:
         ax.axis("off")
     spare[0].text(0.05, 0.95, CHART_LEGEND, va="top", ha="left", fontsize=10, transform=spare[0].transAxes)
-    fig.suptitle("Time relative to shmstruct, per operation (log scale, lower is faster)", fontsize=15, fontweight="bold")
+    fig.suptitle(
+        "Time relative to shmstruct, per operation (log scale, lower is faster)", fontsize=15, fontweight="bold"
+    )
     fig.text(0.5, 0.004, subtitle, ha="center", va="bottom", fontsize=8, color="dimgray")
     fig.tight_layout(rect=(0, 0.015, 1, 0.975))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -430,7 +442,16 @@ def _panel(ax: Any, op: Op, merged: dict[str, dict[str, Any]], keys: list[str], 
             ax.text(1, y, f"  {why}", va="center", fontsize=8, color="gray")
             continue
         lost = found.get("lost", 0) > 0
-        ax.barh(y, ratio - 1, left=1, height=0.66, color=colours[key], hatch="///" if lost else None, edgecolor="black", linewidth=0.3)
+        ax.barh(
+            y,
+            ratio - 1,
+            left=1,
+            height=0.66,
+            color=colours[key],
+            hatch="///" if lost else None,
+            edgecolor="black",
+            linewidth=0.3,
+        )
         text = f" {fmt_ratio(ratio)}{' lost updates' if lost else ''} "
         ax.text(ratio, y, text, va="center", ha="left" if ratio >= 1 else "right", fontsize=8)
     ax.set_xscale("log")
@@ -486,7 +507,10 @@ def report(quick: bool, rounds: int) -> None:
     )
     chart(merged, ops, CHART, header)
     docs = update_docs_page(results_markdown(merged, ops, header, 3))
-    print(f"wrote {REPORT.relative_to(ROOT)}, {CHART.relative_to(ROOT)}" + (f", {DOCS_PAGE.relative_to(ROOT)}" if docs else ""))
+    print(
+        f"wrote {REPORT.relative_to(ROOT)}, {CHART.relative_to(ROOT)}"
+        + (f", {DOCS_PAGE.relative_to(ROOT)}" if docs else "")
+    )
     if not docs:
         print(f"note: {DOCS_PAGE.relative_to(ROOT)} has no {MARKERS[0]} ... {MARKERS[1]} markers: not updated")
     _print_summary(merged, ops)
@@ -519,7 +543,9 @@ def _check_leaks(merged: dict[str, dict[str, Any]], before: set[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="a fast smoke run: fewer iterations, 8 MiB arrays, 1 round")
+    parser.add_argument(
+        "--quick", action="store_true", help="a fast smoke run: fewer iterations, 8 MiB arrays, 1 round"
+    )
     parser.add_argument("--rounds", type=int, help="rounds over all implementations (default: 3, 1 with --quick)")
     parser.add_argument("--measure", metavar="KEY", choices=list(peers.SUBJECTS), help=argparse.SUPPRESS)
     parser.add_argument("--capabilities", action="store_true", help=argparse.SUPPRESS)

@@ -76,7 +76,9 @@ def main() -> None:
     log = events.snapshot()
     print(f"{status.phase}: {status.done} jobs by {WORKERS} processes, {len(events)} events logged")
     print(f"sum of results: {finished['result'].sum():,.1f}; every job done: {bool((finished['worker'] >= 0).all())}")
-    print(f"mean job time per worker (ms): {[round(float(log['millis'][log['worker'] == w].mean()), 3) for w in range(WORKERS)]}")
+    print(
+        f"mean job time per worker (ms): {[round(float(log['millis'][log['worker'] == w].mean()), 3) for w in range(WORKERS)]}"
+    )
     assert status.done == JOBS == len(events) and sorted(log["job"].tolist()) == list(range(JOBS))
 
 

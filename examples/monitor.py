@@ -35,7 +35,10 @@ def monitor(name: str, samples: int) -> None:
     sim = Simulation.attach(name)
     for _ in range(samples):
         snap = sim.snapshot()
-        print(f"monitor: step {snap.step:6}  energy {snap.energy:10.3f}  phase {snap.phase:8}  histogram {snap.histogram.sum():7}", flush=True)
+        print(
+            f"monitor: step {snap.step:6}  energy {snap.energy:10.3f}  phase {snap.phase:8}  histogram {snap.histogram.sum():7}",
+            flush=True,
+        )
         time.sleep(0.1)  # a sampling period, not a synchronisation
 
 
@@ -57,12 +60,16 @@ def main() -> None:
     stop = threading.Event()
     worker = threading.Thread(target=simulate, args=(sim, stop))
     worker.start()
-    watcher = subprocess.run([sys.executable, __file__, "--monitor", sim.name, "5"], capture_output=True, text=True, timeout=60)
+    watcher = subprocess.run(
+        [sys.executable, __file__, "--monitor", sim.name, "5"], capture_output=True, text=True, timeout=60
+    )
     stop.set()
     worker.join()
     print(watcher.stdout, end="")
     print(f"main: stopped at step {sim.step}; the monitor attached by name and left the segment alone")
-    shown = subprocess.run([sys.executable, "-m", "shmstruct", "show", sim.name], capture_output=True, text=True, timeout=60)
+    shown = subprocess.run(
+        [sys.executable, "-m", "shmstruct", "show", sim.name], capture_output=True, text=True, timeout=60
+    )
     print("python -m shmstruct show:", " ".join(shown.stdout.split())[:160], "...")
     assert watcher.returncode == 0 and shown.returncode == 0 and watcher.stdout.count("monitor:") == 5
 

@@ -56,7 +56,9 @@ def main() -> None:
         pending = [s for s in pending if s not in finished]
         snap = survey.snapshot()  # a consistent copy: done, hits and histogram agree
         if snap.done:
-            print(f"  {snap.done:>10,} points  pi ~ {4 * snap.hits.sum() / snap.done:.5f}  per worker {snap.hits.tolist()}")
+            print(
+                f"  {snap.done:>10,} points  pi ~ {4 * snap.hits.sum() / snap.done:.5f}  per worker {snap.hits.tolist()}"
+            )
     for w in workers:
         w.join()
     survey.phase = "finished"
@@ -68,7 +70,9 @@ def main() -> None:
     width = np.sqrt(2.0) / BINS
     print(f"{survey.phase}: {total:,} points from {WORKERS} processes")
     print(f"pi ~ {estimate:.4f} (error {abs(estimate - np.pi):.4f})")
-    print(f"most common distance: {peak * width:.2f}..{(peak + 1) * width:.2f} ({histogram[peak] / total:.1%} of points)")
+    print(
+        f"most common distance: {peak * width:.2f}..{(peak + 1) * width:.2f} ({histogram[peak] / total:.1%} of points)"
+    )
     assert total == WORKERS * BATCHES * BATCH and histogram.sum() == total
 
 

@@ -65,8 +65,7 @@ def main() -> None:
     progress = Progress.log(capacity=WORKERS * STEPS)
     share = PARTICLES // WORKERS
     workers = [
-        ctx.Process(target=simulate, args=(particles[i * share : (i + 1) * share], progress, i))
-        for i in range(WORKERS)
+        ctx.Process(target=simulate, args=(particles[i * share : (i + 1) * share], progress, i)) for i in range(WORKERS)
     ]
     for w in workers:
         w.start()
@@ -93,7 +92,9 @@ def main() -> None:
     reports = progress.snapshot()
     last = reports[reports["step"] == STEPS]
     print(f"done: {PARTICLES:,} particles, {WORKERS} workers x {STEPS} steps, {len(progress)} progress rows")
-    print(f"alive at the end: {int(final['alive'].sum()):,} ({final['alive'].mean():.1%}); per worker {sorted(last['alive'].tolist())}")
+    print(
+        f"alive at the end: {int(final['alive'].sum()):,} ({final['alive'].mean():.1%}); per worker {sorted(last['alive'].tolist())}"
+    )
     assert len(progress) == WORKERS * STEPS and int(last["alive"].sum()) == int(final["alive"].sum())
 
 

@@ -72,7 +72,9 @@ def main() -> None:
     expected = np.hypot(items.column("x"), items.column("y"))
     print(f"{len(items):,} items produced, {int((done['seq'] >= 0).sum()):,} consumed in {elapsed:.2f} s")
     print(f"per consumer: {np.bincount(done['consumer'], minlength=CONSUMERS).tolist()}")
-    print(f"every result matches its item: {bool(np.allclose(done['distance'], expected) and (done['seq'] == np.arange(ITEMS)).all())}")
+    print(
+        f"every result matches its item: {bool(np.allclose(done['distance'], expected) and (done['seq'] == np.arange(ITEMS)).all())}"
+    )
     assert (done["seq"] == np.arange(ITEMS)).all() and np.allclose(done["distance"], expected)
 
 

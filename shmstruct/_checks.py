@@ -21,7 +21,15 @@ from ._errors import FieldTypeError, FieldValueError, short_repr
 from ._fields import Field, annotated
 from ._types import ScalarType
 
-__all__ = ["Preparer", "scalar_preparer", "text_preparer", "decode_text", "array_preparer", "with_constraints", "short_repr"]
+__all__ = [
+    "Preparer",
+    "array_preparer",
+    "decode_text",
+    "scalar_preparer",
+    "short_repr",
+    "text_preparer",
+    "with_constraints",
+]
 
 Preparer = Callable[[Any], Any]
 
@@ -31,7 +39,9 @@ def _type_error(field: Field, expected: str, value: Any) -> FieldTypeError:
 
 
 def _range_error(field: Field, row: ScalarType, value: Any) -> FieldValueError:
-    return FieldValueError(f"{field.qualname}: {short_repr(value)} is out of range for {row.c_name} (allowed {row.range_text})")
+    return FieldValueError(
+        f"{field.qualname}: {short_repr(value)} is out of range for {row.c_name} (allowed {row.range_text})"
+    )
 
 
 def scalar_preparer(field: Field, row: ScalarType) -> Preparer:
@@ -84,7 +94,9 @@ def scalar_preparer(field: Field, row: ScalarType) -> Preparer:
         if not isinstance(value, single):
             raise _type_error(field, f"a {single.__name__} of length 1", value)
         if len(value) != 1:
-            raise FieldValueError(f"{field.qualname} holds exactly one character, got {short_repr(value)} (length {len(value)})")
+            raise FieldValueError(
+                f"{field.qualname} holds exactly one character, got {short_repr(value)} (length {len(value)})"
+            )
         return value
 
     return prepare_char
@@ -107,7 +119,9 @@ def text_preparer(field: Field) -> Preparer:
                 f"{capacity} (declared text({capacity}))"
             )
         if b"\0" in data:
-            raise FieldValueError(f"{field.qualname}: text cannot contain NUL characters ('\\x00'), got {short_repr(value)}")
+            raise FieldValueError(
+                f"{field.qualname}: text cannot contain NUL characters ('\\x00'), got {short_repr(value)}"
+            )
         return data.ljust(capacity, b"\0")
 
     return prepare_text
@@ -130,7 +144,9 @@ def array_preparer(field: Field) -> Preparer:
         try:
             source = np.asarray(value)
         except (ValueError, TypeError) as exc:
-            raise FieldValueError(f"{field.qualname}: {short_repr(value)} is not an array of shape {shape}: {exc}") from None
+            raise FieldValueError(
+                f"{field.qualname}: {short_repr(value)} is not an array of shape {shape}: {exc}"
+            ) from None
         if source.shape != shape:
             raise FieldValueError(f"{field.qualname}: got shape {source.shape}, the field's shape is {shape}")
         if source.dtype != target:
@@ -143,15 +159,21 @@ def array_preparer(field: Field) -> Preparer:
 def _check_cast(field: Field, source: np.ndarray[Any, Any], target: np.dtype[Any]) -> None:
     kinds = source.dtype.kind + target.kind
     integers = kinds in ("ii", "iu", "ui", "uu")  # any width and sign: the range check below decides
-    if (source.dtype.kind == "b") != (target.kind == "b") or not (integers or np.can_cast(source.dtype, target, casting="same_kind")):
-        raise FieldTypeError(f"{field.qualname}: cannot store {source.dtype} values in a {target} array without changing them")
+    if (source.dtype.kind == "b") != (target.kind == "b") or not (
+        integers or np.can_cast(source.dtype, target, casting="same_kind")
+    ):
+        raise FieldTypeError(
+            f"{field.qualname}: cannot store {source.dtype} values in a {target} array without changing them"
+        )
     if source.size == 0:
         return
     if target.kind in "iu" and source.dtype.kind in "iu":
         info = np.iinfo(target)
         low, high = source.min(), source.max()
         if low < info.min or high > info.max:
-            raise FieldValueError(f"{field.qualname}: values {low}..{high} are out of range for {target} (allowed {info.min}..{info.max})")
+            raise FieldValueError(
+                f"{field.qualname}: values {low}..{high} are out of range for {target} (allowed {info.min}..{info.max})"
+            )
     if target.kind == "f" and source.dtype.kind == "f":
         finite = source[np.isfinite(source)]
         limit = np.finfo(target).max

@@ -36,7 +36,19 @@ def _list(as_json: bool) -> int:
         except SharedMemoryGoneError:
             continue  # removed meanwhile
         except (ShmStructError, OSError) as exc:  # damaged, not a regular file, not readable: one line, go on
-            rows.append({"name": name, "kind": "?", "schema": "?", "size": None, "creator": None, "alive": None, "users": None, "keep": None, "error": str(exc)})
+            rows.append(
+                {
+                    "name": name,
+                    "kind": "?",
+                    "schema": "?",
+                    "size": None,
+                    "creator": None,
+                    "alive": None,
+                    "users": None,
+                    "keep": None,
+                    "error": str(exc),
+                }
+            )
             continue
         info = state.info
         rows.append(
@@ -56,7 +68,16 @@ def _list(as_json: bool) -> int:
         return 0
     header = ("NAME", "KIND", "SCHEMA", "SIZE", "CREATOR", "ALIVE", "USERS", "KEEP")
     table = [header] + [
-        (r["name"], r["kind"], r["schema"], _size(r["size"]), str(r["creator"] or "?"), _yes(r["alive"]), str(r["users"] if r["users"] is not None else "?"), _yes(r["keep"]))
+        (
+            r["name"],
+            r["kind"],
+            r["schema"],
+            _size(r["size"]),
+            str(r["creator"] or "?"),
+            _yes(r["alive"]),
+            str(r["users"] if r["users"] is not None else "?"),
+            _yes(r["keep"]),
+        )
         for r in rows
         if "error" not in r
     ]
@@ -215,10 +236,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     watch.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes (default 1)")
     watch.add_argument("--count", type=int, default=None, help="stop after this many refreshes")
     watch.add_argument("--rows", type=int, default=20, help="rows of a table or log to print (-1: all; default 20)")
-    removing = commands.add_parser("remove", help="remove a segment now (keep=True, left behind, or damaged); refused while live processes use it")
+    removing = commands.add_parser(
+        "remove", help="remove a segment now (keep=True, left behind, or damaged); refused while live processes use it"
+    )
     removing.add_argument("name")
-    removing.add_argument("--force", action="store_true", help="remove it even while live processes use it (they keep their mapping)")
-    commands.add_parser("gc", help="remove every segment no live process uses (except keep=True ones), and half-made ones")
+    removing.add_argument(
+        "--force", action="store_true", help="remove it even while live processes use it (they keep their mapping)"
+    )
+    commands.add_parser(
+        "gc", help="remove every segment no live process uses (except keep=True ones), and half-made ones"
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "list":

@@ -5,18 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
-    "ShmStructError",
-    "SchemaError",
+    "DeadHolderWarning",
     "FieldTypeError",
     "FieldValueError",
-    "SharedMemoryGoneError",
-    "SharedMemoryFullError",
     "LogFullError",
-    "SegmentError",
+    "SchemaError",
     "SchemaMismatchError",
+    "SegmentError",
     "SegmentExistsError",
     "SegmentNameError",
-    "DeadHolderWarning",
+    "SharedMemoryFullError",
+    "SharedMemoryGoneError",
+    "ShmStructError",
     "short_repr",
 ]
 

@@ -22,7 +22,7 @@ from ._errors import SchemaError, short_repr
 from ._specs import ArraySpec, AtomicSpec, NestedSpec, TextSpec
 from ._types import TYPE_CODES, ScalarType, scalar_type_for_python, scalar_type_of
 
-__all__ = ["Field", "FieldKind", "MISSING", "resolve_field", "fields"]
+__all__ = ["MISSING", "Field", "FieldKind", "fields", "resolve_field"]
 
 FieldKind = Literal["scalar", "text", "array", "nested"]
 
@@ -114,7 +114,9 @@ def _split_annotated(annotation: Any) -> tuple[Any, list[Any]]:
 
 
 def _is_ctypes_class(obj: Any) -> bool:
-    return isinstance(obj, type) and issubclass(obj, (ctypes._SimpleCData, ctypes._Pointer, ctypes.Array, ctypes.Structure))
+    return isinstance(obj, type) and issubclass(
+        obj, (ctypes._SimpleCData, ctypes._Pointer, ctypes.Array, ctypes.Structure)
+    )
 
 
 def _storage_from_metadata(owner: str, name: str, metadata: list[Any]) -> tuple[ScalarType | None, list[Any]]:
@@ -151,7 +153,9 @@ def _ctypes_rejection(ctype: type[Any]) -> str:
     if ctype is ctypes.c_longdouble:
         return "c_longdouble is not supported (not stored atomically, no portable numpy type); use float"
     if issubclass(ctype, (ctypes.Array, ctypes.Structure)):
-        return f"{ctype.__name__} is a ctypes aggregate; use array(shape) for arrays and a nested SharedStruct for structs"
+        return (
+            f"{ctype.__name__} is a ctypes aggregate; use array(shape) for arrays and a nested SharedStruct for structs"
+        )
     return (
         f"{ctype.__name__} is not a supported scalar type (byte-swapped or custom ctypes subclasses are not "
         "supported); use one of c_bool, c_char, c_wchar, c_byte, c_ubyte, c_short, c_ushort, c_int, c_uint, "
@@ -174,7 +178,9 @@ def _describe_unsupported(base: Any) -> str:
         row = scalar_type_of(base)
         if row is None:
             return _ctypes_rejection(base)
-        return f"write Annotated[{row.python_type.__name__}, ctypes.{base.__name__}] so reads are typed as Python values"
+        return (
+            f"write Annotated[{row.python_type.__name__}, ctypes.{base.__name__}] so reads are typed as Python values"
+        )
     return f"{base!r} cannot live in shared memory; supported are {_SUPPORTED}"
 
 
@@ -199,7 +205,9 @@ def _ndarray_annotation(base: Any) -> tuple[bool, np.dtype[Any] | None]:
         return True, None
 
 
-def _scalar_field(owner: str, name: str, annotation: Any, base: Any, row: ScalarType | None, default: Any, constraints: list[Any]) -> Field:
+def _scalar_field(
+    owner: str, name: str, annotation: Any, base: Any, row: ScalarType | None, default: Any, constraints: list[Any]
+) -> Field:
     if row is None:
         row = scalar_type_for_python(base)
         if row is None:
@@ -229,12 +237,18 @@ def _text_field(owner: str, name: str, annotation: Any, base: Any, spec: TextSpe
 def _array_field(owner: str, name: str, annotation: Any, base: Any, spec: ArraySpec, constraints: list[Any]) -> Field:
     is_array, named = _ndarray_annotation(base)
     if not is_array:
-        raise _fail(owner, name, f"array() declares a numpy array field; annotate it NDArray[np.float64] (or another dtype), not {base!r}")
+        raise _fail(
+            owner,
+            name,
+            f"array() declares a numpy array field; annotate it NDArray[np.float64] (or another dtype), not {base!r}",
+        )
     if constraints:
         raise _fail(owner, name, "constraints are not supported on array fields")
     dtype = spec.dtype or named
     if dtype is None:
-        raise _fail(owner, name, "the element type is unknown: annotate NDArray[np.float64] or pass array(shape, dtype=...)")
+        raise _fail(
+            owner, name, "the element type is unknown: annotate NDArray[np.float64] or pass array(shape, dtype=...)"
+        )
     if named is not None and spec.dtype is not None and named != spec.dtype:
         raise _fail(owner, name, f"the annotation says {named} but array() says dtype={spec.dtype}")
     try:
@@ -243,7 +257,11 @@ def _array_field(owner: str, name: str, annotation: Any, base: Any, spec: ArrayS
         element = None
     row = scalar_type_of(element) if element is not None and dtype.isnative else None
     if row is None or row.python_type not in (int, float, bool):
-        raise _fail(owner, name, f"arrays of {dtype} are not supported; use bool, int8..int64, uint8..uint64, float32 or float64")
+        raise _fail(
+            owner,
+            name,
+            f"arrays of {dtype} are not supported; use bool, int8..int64, uint8..uint64, float32 or float64",
+        )
     ctype: type[Any] = row.ctype
     for dim in reversed(spec.shape):
         ctype = ctype * dim
@@ -254,11 +272,23 @@ def _array_field(owner: str, name: str, annotation: Any, base: Any, spec: ArrayS
     )  # fmt: skip
 
 
-def _nested_field(owner: str, name: str, annotation: Any, schema: type[Any], default: Any, constraints: list[Any], schema_dtype: np.dtype[Any]) -> Field:
+def _nested_field(
+    owner: str,
+    name: str,
+    annotation: Any,
+    schema: type[Any],
+    default: Any,
+    constraints: list[Any],
+    schema_dtype: np.dtype[Any],
+) -> Field:
     if constraints:
-        raise _fail(owner, name, "constraints are not supported on nested fields; put them on the nested class's fields")
+        raise _fail(
+            owner, name, "constraints are not supported on nested fields; put them on the nested class's fields"
+        )
     if not isinstance(default, NestedSpec) and default is not MISSING:
-        raise _fail(owner, name, f"a nested field's default is written nested() or nested(field=value), not {default!r}")
+        raise _fail(
+            owner, name, f"a nested field's default is written nested() or nested(field=value), not {default!r}"
+        )
     return Field(
         name, owner, "nested", annotation, schema, schema_dtype, f"struct {schema.__name__}",
         default=default, schema=schema,
@@ -274,7 +304,11 @@ def _atomic_field(owner: str, name: str, annotation: Any, base: Any, default: An
     if isinstance(default, AtomicSpec):
         default = default.default
     elif default is not MISSING:
-        raise _fail(owner, name, f"an atomic field's default is written atomic() or atomic({short_repr(default, 40)}), not {short_repr(default, 40)}")
+        raise _fail(
+            owner,
+            name,
+            f"an atomic field's default is written atomic() or atomic({short_repr(default, 40)}), not {short_repr(default, 40)}",
+        )
     arguments = typing.get_args(base)
     inner, metadata = _split_annotated(arguments[0] if arguments else int)
     row, _ = _storage_from_metadata(owner, name, metadata)
@@ -297,7 +331,9 @@ def _is_atomic(base: Any) -> bool:
     return base is Atomic or typing.get_origin(base) is Atomic
 
 
-def resolve_field(owner: str, name: str, annotation: Any, default: Any, schema_dtype: typing.Callable[[Any], np.dtype[Any] | None]) -> Field:
+def resolve_field(
+    owner: str, name: str, annotation: Any, default: Any, schema_dtype: typing.Callable[[Any], np.dtype[Any] | None]
+) -> Field:
     """Turn one declaration ``name: annotation = default`` into a :class:`Field` (offset not yet known).
 
     Args:
@@ -318,7 +354,11 @@ def resolve_field(owner: str, name: str, annotation: Any, default: Any, schema_d
             raise _fail(owner, name, "give an atomic field's C type inside Atomic[...], e.g. Atomic[shmstruct.uint32]")
         return _atomic_field(owner, name, annotation, base, default, constraints)
     if isinstance(default, AtomicSpec):
-        raise _fail(owner, name, f"atomic() declares an atomic field: annotate it Atomic[int] (or Atomic[shmstruct.uint32], ...), not {base!r}")
+        raise _fail(
+            owner,
+            name,
+            f"atomic() declares an atomic field: annotate it Atomic[int] (or Atomic[shmstruct.uint32], ...), not {base!r}",
+        )
     if row is not None:
         if isinstance(default, (TextSpec, ArraySpec, NestedSpec)):
             raise _fail(owner, name, f"{type(default).__name__} does not go with a scalar type")
@@ -333,9 +373,17 @@ def resolve_field(owner: str, name: str, annotation: Any, default: Any, schema_d
     if isinstance(default, NestedSpec):
         raise _fail(owner, name, f"nested() needs a SharedStruct subclass as the annotation, not {base!r}")
     if base is str:
-        raise _fail(owner, name, "a str needs a fixed capacity in shared memory: use text(max_bytes), e.g. `label: str = text(32)`")
+        raise _fail(
+            owner,
+            name,
+            "a str needs a fixed capacity in shared memory: use text(max_bytes), e.g. `label: str = text(32)`",
+        )
     if _ndarray_annotation(base)[0]:
-        raise _fail(owner, name, "an array needs a fixed shape in shared memory: use array(shape), e.g. `grid: NDArray[np.float64] = array((64, 64))`")
+        raise _fail(
+            owner,
+            name,
+            "an array needs a fixed shape in shared memory: use array(shape), e.g. `grid: NDArray[np.float64] = array((64, 64))`",
+        )
     if type(default).__name__ == "FieldInfo":
         raise _fail(owner, name, "put pydantic constraints in the annotation: Annotated[int, Field(ge=0)] = 0")
     return _scalar_field(owner, name, annotation, base, None, default, constraints)

@@ -24,7 +24,16 @@ from dataclasses import dataclass
 from ._errors import SegmentError, SharedMemoryGoneError
 from ._naming import PREFIX, check_name
 
-__all__ = ["SHM_DIRECTORY", "Identity", "NotARegularFile", "open_segment", "identity_of", "read_bytes", "gone", "name_points_to"]
+__all__ = [
+    "SHM_DIRECTORY",
+    "Identity",
+    "NotARegularFile",
+    "gone",
+    "identity_of",
+    "name_points_to",
+    "open_segment",
+    "read_bytes",
+]
 
 #: Where POSIX shared memory lives on Linux (``shm_open`` opens files here).
 SHM_DIRECTORY = "/dev/shm"
@@ -81,7 +90,9 @@ def open_segment(name: str, writable: bool = False) -> int:
         raise gone(name) from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise NotARegularFile(f"shared segment {name!r} is a symbolic link, not a shmstruct block: not following it") from None
+            raise NotARegularFile(
+                f"shared segment {name!r} is a symbolic link, not a shmstruct block: not following it"
+            ) from None
         if exc.errno == errno.EISDIR:
             raise NotARegularFile(f"shared segment {name!r} is a directory, not a shmstruct block") from None
         if exc.errno in (errno.ENXIO, errno.ENODEV):

@@ -55,29 +55,29 @@ from ._errors import SchemaMismatchError, SegmentError
 from ._layout import Layout
 
 __all__ = [
-    "MAGIC",
-    "VERSION",
-    "KINDS",
-    "SLOTS",
-    "HOLDER",
     "APPENDED",
-    "IN_FLIGHT",
-    "FLAGS",
     "CHANGES",
-    "PINNED_UNTIL",
-    "LOCK",
+    "FLAGS",
     "HEADER_LOCK",
-    "USERS",
+    "HOLDER",
+    "IN_FLIGHT",
     "KEEP",
-    "RING",
+    "KINDS",
+    "LOCK",
+    "MAGIC",
+    "PINNED_UNTIL",
     "REMOVED",
-    "Template",
+    "RING",
+    "SLOTS",
+    "USERS",
+    "VERSION",
     "HeaderInfo",
-    "template_of",
+    "Template",
     "describe",
-    "read_header",
     "dtype_from_description",
     "read_field",
+    "read_header",
+    "template_of",
     "write_field",
 ]
 
@@ -166,7 +166,9 @@ def template_of(schema: type[Any]) -> Template:
     return template
 
 
-def write_header(mapping: Any, template: Template, kind: str, data_size: int, rows: int, flags: int, creator: int, created_ns: int) -> None:
+def write_header(
+    mapping: Any, template: Template, kind: str, data_size: int, rows: int, flags: int, creator: int, created_ns: int
+) -> None:
     """Write a complete header into a fresh (zero-filled) block: its locks, slot 0 naming the
     creator, and the magic last, so that nobody attaches to a block whose locks are not ready."""
     fixed = _FIXED.pack(
@@ -228,13 +230,34 @@ def read_header(fd: int, name: str) -> HeaderInfo:
     """
     size = os.fstat(fd).st_size
     if size == 0:
-        raise SegmentError(f"shared segment {name!r} is empty: not a shmstruct block, or one whose creation never finished")
+        raise SegmentError(
+            f"shared segment {name!r} is empty: not a shmstruct block, or one whose creation never finished"
+        )
     head = os.pread(fd, FIXED_PART, 0)
     if len(head) < _FIXED.size or head[: len(MAGIC)] != MAGIC:
         raise SegmentError(f"shared segment {name!r} is not a shmstruct block (no shmstruct header)")
-    _, version, kind, header_size, data_size, fingerprint, creator, created_ns, _, _, flags, rows, _, _, desc_length, _ = _FIXED.unpack_from(head)
+    (
+        _,
+        version,
+        kind,
+        header_size,
+        data_size,
+        fingerprint,
+        creator,
+        created_ns,
+        _,
+        _,
+        flags,
+        rows,
+        _,
+        _,
+        desc_length,
+        _,
+    ) = _FIXED.unpack_from(head)
     if version != VERSION:
-        raise SegmentError(f"shared segment {name!r} was written by shmstruct format {version}; this version reads format {VERSION}")
+        raise SegmentError(
+            f"shared segment {name!r} was written by shmstruct format {version}; this version reads format {VERSION}"
+        )
 
     def damaged(what: str) -> SegmentError:
         return SegmentError(f"shared segment {name!r} is damaged: {what}")
@@ -246,7 +269,9 @@ def read_header(fd: int, name: str) -> HeaderInfo:
     if not 0 < desc_length <= MAX_HEADER_SIZE - FIXED_PART:
         raise damaged(f"the description's length {desc_length:,} is out of bounds")
     if header_size % 64 or not FIXED_PART + desc_length <= header_size <= MAX_HEADER_SIZE:
-        raise damaged(f"header_size {header_size:,} does not hold a {desc_length:,}-byte description (or is not a multiple of 64)")
+        raise damaged(
+            f"header_size {header_size:,} does not hold a {desc_length:,}-byte description (or is not a multiple of 64)"
+        )
     if size != header_size + data_size:
         raise damaged(f"it is {size:,} bytes, but its header announces {header_size:,} + {data_size:,}")
     description = _parse_description(os.pread(fd, desc_length, FIXED_PART), desc_length, fingerprint, damaged)
@@ -254,7 +279,9 @@ def read_header(fd: int, name: str) -> HeaderInfo:
     rows_expected = 1 if KINDS[kind] == "struct" else rows
     if rows_expected < 0 or data_size != rows_expected * dtype.itemsize:
         raise damaged(f"data_size {data_size:,} is not {rows_expected:,} rows of {dtype.itemsize:,} bytes")
-    return HeaderInfo(KINDS[kind], header_size, data_size, fingerprint, creator, created_ns, flags, rows, description, dtype, head)
+    return HeaderInfo(
+        KINDS[kind], header_size, data_size, fingerprint, creator, created_ns, flags, rows, description, dtype, head
+    )
 
 
 def _parse_description(text: bytes, desc_length: int, fingerprint: bytes, damaged: Any) -> dict[str, Any]:
@@ -283,7 +310,7 @@ def _record_dtype(description: dict[str, Any], damaged: Any) -> np.dtype[np.void
     and offset against the itemsize)."""
     try:
         dtype = dtype_from_description(description)
-    except Exception as exc:  # noqa: BLE001 - anything a hostile description can make numpy raise
+    except Exception as exc:
         raise damaged(f"its schema description does not lay out a record ({type(exc).__name__}: {exc})") from None
     if dtype.itemsize <= 0 or dtype.itemsize != description.get("itemsize"):
         raise damaged("its schema description's record size is inconsistent")
@@ -301,7 +328,9 @@ def check_schema(info: HeaderInfo, schema: type[Any], name: str) -> None:
         return
     theirs, ours = info.description, template.description
     if theirs.get("schema") != ours["schema"]:
-        raise SchemaMismatchError(f"shared segment {name!r} holds schema {theirs.get('schema')!r}, not {ours['schema']!r}")
+        raise SchemaMismatchError(
+            f"shared segment {name!r} holds schema {theirs.get('schema')!r}, not {ours['schema']!r}"
+        )
     differences = _differences(theirs, ours)
     raise SchemaMismatchError(
         f"shared segment {name!r} holds a different version of {ours['schema']}: {'; '.join(differences) or 'the layout differs'}"

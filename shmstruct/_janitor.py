@@ -16,7 +16,7 @@ import time
 from ._files import Identity
 from ._memory import decode_watched, settle
 
-__all__ = ["watch", "main"]
+__all__ = ["main", "watch"]
 
 POLL_SECONDS = 1.0
 

@@ -52,11 +52,15 @@ class Layout:
 
     def table(self) -> str:
         """A readable table: field, C type, offset and size, one row a field."""
-        rows = [("field", "C type", "offset", "size")] + [(f.name, f.c_decl, str(f.offset), str(f.size)) for f in self.fields]
+        rows = [("field", "C type", "offset", "size")] + [
+            (f.name, f.c_decl, str(f.offset), str(f.size)) for f in self.fields
+        ]
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
         lines = [f"{self.name}: {self.size} bytes, aligned to {self.alignment}"]
         for row in rows:
-            lines.append(f"  {row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]:>{widths[3]}}")
+            lines.append(
+                f"  {row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]:>{widths[3]}}"
+            )
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -77,8 +81,12 @@ def compile_layout(name: str, own_fields: Sequence[Field], base: Layout | None =
     """
     parent: type[ctypes.Structure] = base.struct if base is not None else ctypes.Structure
     make_struct: Any = type(ctypes.Structure)
-    struct: type[ctypes.Structure] = make_struct(f"{name}Layout", (parent,), {"_fields_": [(f.name, f.ctype) for f in own_fields]})
-    placed = tuple(replace(f, offset=getattr(struct, f.name).offset, size=getattr(struct, f.name).size) for f in own_fields)
+    struct: type[ctypes.Structure] = make_struct(
+        f"{name}Layout", (parent,), {"_fields_": [(f.name, f.ctype) for f in own_fields]}
+    )
+    placed = tuple(
+        replace(f, offset=getattr(struct, f.name).offset, size=getattr(struct, f.name).size) for f in own_fields
+    )
     all_fields = (base.fields if base is not None else ()) + placed
     size = ctypes.sizeof(struct)
     description: Any = {
@@ -93,4 +101,6 @@ def compile_layout(name: str, own_fields: Sequence[Field], base: Layout | None =
 
 def same_offsets(layout: Layout, struct: type[Any]) -> bool:
     """Whether ``struct`` places every field of ``layout`` where the layout says."""
-    return ctypes.sizeof(struct) == layout.size and all(getattr(struct, f.name).offset == f.offset for f in layout.fields)
+    return ctypes.sizeof(struct) == layout.size and all(
+        getattr(struct, f.name).offset == f.offset for f in layout.fields
+    )

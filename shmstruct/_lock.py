@@ -45,7 +45,7 @@ class SharedLock(_native.Mutex):
     is paused.
     """
 
-    __slots__ = ("block_name", "_reference", "__weakref__")
+    __slots__ = ("__weakref__", "_reference", "block_name")
 
     def __init__(self, block_name: str, mapping: Any, offset: int, *, warn: bool = True) -> None:
         # ``mapping`` is the block's mmap; the extension keeps a buffer export of it, so it stays
@@ -101,7 +101,9 @@ class SharedLock(_native.Mutex):
     def __reduce__(self) -> tuple[Any, ...]:
         make_reference = self._reference() if self._reference is not None else None
         if make_reference is None:
-            raise TypeError(f"the lock of block {self.block_name!r} cannot be pickled: its block is gone from this process")
+            raise TypeError(
+                f"the lock of block {self.block_name!r} cannot be pickled: its block is gone from this process"
+            )
         reference: tuple[Any, ...] = make_reference()
         return reference
 

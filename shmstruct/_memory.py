@@ -34,8 +34,8 @@ import subprocess
 import sys
 import time
 import weakref
-from multiprocessing import process, resource_tracker, util
 from dataclasses import dataclass
+from multiprocessing import process, resource_tracker, util
 from typing import Any
 
 from ._errors import SegmentError, SegmentExistsError, SharedMemoryFullError, SharedMemoryGoneError, ShmStructError
@@ -45,12 +45,12 @@ from ._header import (
     HEADER_LOCK,
     IN_FLIGHT,
     KEEP,
+    LOCK,
     MAGIC,
     PINNED_UNTIL,
     REMOVED,
     RING,
     SLOTS,
-    LOCK,
     HeaderInfo,
     check_schema,
     read_field,
@@ -65,7 +65,17 @@ from ._lock import SharedLock
 from ._naming import PREFIX, check_name, new_name, segment_path
 from ._processes import current_pid, is_alive
 
-__all__ = ["SharedBlock", "DEFAULT_MODE", "Peek", "peek", "remove", "settle", "collect_garbage", "encode_watched", "decode_watched"]
+__all__ = [
+    "DEFAULT_MODE",
+    "Peek",
+    "SharedBlock",
+    "collect_garbage",
+    "decode_watched",
+    "encode_watched",
+    "peek",
+    "remove",
+    "settle",
+]
 
 #: Segments are readable and writable by their owner only, unless asked otherwise.
 DEFAULT_MODE = 0o600
@@ -98,9 +108,37 @@ class SharedBlock:
         rows: Table rows or log capacity (1 for a struct).
     """
 
-    __slots__ = ("name", "mmap", "address", "lock", "header_lock", "size", "data_offset", "schema", "kind", "rows", "closed", "info", "identity", "_slot", "_close", "_anchor", "_views", "__weakref__")
+    __slots__ = (
+        "__weakref__",
+        "_anchor",
+        "_close",
+        "_slot",
+        "_views",
+        "address",
+        "closed",
+        "data_offset",
+        "header_lock",
+        "identity",
+        "info",
+        "kind",
+        "lock",
+        "mmap",
+        "name",
+        "rows",
+        "schema",
+        "size",
+    )
 
-    def __init__(self, name: str, mapping: mmap.mmap, schema: type[Any], info: HeaderInfo, identity: Identity, slot: int, tracked: bool) -> None:
+    def __init__(
+        self,
+        name: str,
+        mapping: mmap.mmap,
+        schema: type[Any],
+        info: HeaderInfo,
+        identity: Identity,
+        slot: int,
+        tracked: bool,
+    ) -> None:
         self.name = name
         self.info = info
         self.identity = identity
@@ -120,7 +158,9 @@ class SharedBlock:
         # multiprocessing's registry keeps the finalizer; it runs when the block is collected, on
         # close(), or at exit after multiprocessing has joined the children (negative priority).
         self._slot = [slot]  # shared with the finalizer, which clears this process's entry
-        self._close = util.Finalize(self, _detach, (name, identity, mapping, header_lock, self._slot, current_pid(), tracked), exitpriority=-10)
+        self._close = util.Finalize(
+            self, _detach, (name, identity, mapping, header_lock, self._slot, current_pid(), tracked), exitpriority=-10
+        )
         if getattr(process.current_process(), "_inheriting", False):
             # Unpickled as a new process's arguments: its bootstrap then clears multiprocessing's
             # finalizer registry (forkserver does), so register again after it.
@@ -256,7 +296,11 @@ class SharedBlock:
             raise ValueError(f"shared block {self.name!r} is closed in this process: it cannot be passed on")
         with self.header_lock.bookkeeping():
             write_field(self.mmap, IN_FLIGHT, read_field(self.mmap, IN_FLIGHT) + 1)
-            write_field(self.mmap, PINNED_UNTIL, max(read_field(self.mmap, PINNED_UNTIL), time.time_ns() + int(HANDOFF_GRACE * 1e9)))
+            write_field(
+                self.mmap,
+                PINNED_UNTIL,
+                max(read_field(self.mmap, PINNED_UNTIL), time.time_ns() + int(HANDOFF_GRACE * 1e9)),
+            )
         return (self.name, self.schema)
 
     def _arrived(self) -> None:
@@ -322,7 +366,9 @@ class SharedBlock:
 
 def _check_kind(block: SharedBlock, kind: str | None) -> None:
     if kind is not None and block.kind != kind:
-        raise SegmentError(f"shared segment {block.name!r} holds a {block.kind} of {block.schema.__name__}, not a {kind}")
+        raise SegmentError(
+            f"shared segment {block.name!r} holds a {block.kind} of {block.schema.__name__}, not a {kind}"
+        )
 
 
 def map_segment(fd: int, size: int, **options: Any) -> mmap.mmap:
@@ -358,8 +404,6 @@ def _attached_lock(name: str, schema: type[Any]) -> SharedLock:
 
 # Blocks whose lock arrived alone in a pickle, kept open for this process until closed.
 _keep_alive: dict[str, SharedBlock] = {}
-
-
 
 
 def _reserve(fd: int, size: int, name: str) -> None:
@@ -404,7 +448,9 @@ def _fill(fd: int, start: int, size: int, pattern: bytes) -> None:
 # --------------------------------------------------------------------------- stopping and removing
 
 
-def _detach(name: str, identity: Identity, mapping: Any, lock: SharedLock, slot: list[int], pid: int, tracked: bool) -> None:
+def _detach(
+    name: str, identity: Identity, mapping: Any, lock: SharedLock, slot: list[int], pid: int, tracked: bool
+) -> None:
     """This process stops using block ``name``; remove the name if it was the last user."""
     if current_pid() != pid:  # a forked child inherited the finalizer: not its to run
         return
@@ -611,7 +657,9 @@ def remove(name: str, force: bool = True) -> None:
     if not force:
         others = [pid for pid in state.live_users if pid != current_pid()]
         if others:
-            raise SegmentError(f"shared segment {name!r} is in use by process(es) {', '.join(map(str, others))}: not removing it (use --force to remove it anyway)")
+            raise SegmentError(
+                f"shared segment {name!r} is in use by process(es) {', '.join(map(str, others))}: not removing it (use --force to remove it anyway)"
+            )
     _mark_removed_and_unlink(name, state.identity)
 
 
@@ -695,16 +743,15 @@ def _tell_tracker(command: str, name: str) -> None:
         # the line format Python 3.8-3.13's tracker reads, and the tracker is probed only when
         # this process has no connection to it yet or the connection broke.
         lines = "".join(f"{command}:{resource}:{rtype}\n" for resource, rtype in resources).encode("ascii")
-        fd = getattr(tracker, "_fd")
+        fd = tracker._fd
         if fd is None or getattr(tracker, "_pid", None) is None:
             tracker.ensure_running()
-            fd = getattr(tracker, "_fd")
+            fd = tracker._fd
         try:
             os.write(fd, lines)
         except OSError:  # the tracker died: start a new one and tell it
             tracker.ensure_running()
-            os.write(getattr(tracker, "_fd"), lines)
+            os.write(tracker._fd, lines)
         return
     for resource, rtype in resources:  # pragma: no cover - Python 3.14+
         (resource_tracker.register if command == "REGISTER" else resource_tracker.unregister)(resource, rtype)
-

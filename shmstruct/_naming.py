@@ -14,7 +14,7 @@ import secrets
 
 from ._errors import SegmentNameError
 
-__all__ = ["PREFIX", "MAX_NAME_LENGTH", "new_name", "check_name", "segment_path"]
+__all__ = ["MAX_NAME_LENGTH", "PREFIX", "check_name", "new_name", "segment_path"]
 
 PREFIX = "shms_"
 
@@ -58,7 +58,9 @@ def check_name(name: object) -> str:
     if not 1 <= len(name) <= MAX_NAME_LENGTH:
         raise SegmentNameError(f"segment name {name!r} has {len(name)} characters; use 1 to {MAX_NAME_LENGTH}")
     if not _ALLOWED.fullmatch(name):
-        raise SegmentNameError(f"segment name {name!r} may only hold letters, digits, '_', '.' and '-' (no '/' or spaces)")
+        raise SegmentNameError(
+            f"segment name {name!r} may only hold letters, digits, '_', '.' and '-' (no '/' or spaces)"
+        )
     return name
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["is_alive", "current_pid"]
+__all__ = ["current_pid", "is_alive"]
 
 
 def is_alive(pid: int) -> bool:

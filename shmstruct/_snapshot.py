@@ -19,7 +19,7 @@ from ._struct import locked_bytes
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-__all__ = ["snapshot_model", "take_snapshot", "record_to_model"]
+__all__ = ["record_to_model", "snapshot_model", "take_snapshot"]
 
 
 def _array_to_list(value: np.ndarray[Any, Any]) -> list[Any]:
@@ -60,7 +60,9 @@ def snapshot_model(schema: type[Any]) -> type[BaseModel]:
         layout: Layout = schema.layout
         definitions: dict[str, Any] = {f.name: (_model_type(f), ...) for f in layout.fields}
         config = ConfigDict(frozen=True, arbitrary_types_allowed=True, ser_json_bytes="base64", val_json_bytes="base64")
-        model = create_model(f"{schema.__name__}Snapshot", __config__=config, __module__=schema.__module__, **definitions)
+        model = create_model(
+            f"{schema.__name__}Snapshot", __config__=config, __module__=schema.__module__, **definitions
+        )
         setattr(schema, _MODEL_ATTRIBUTE, model)
     return model  # type: ignore[no-any-return]
 

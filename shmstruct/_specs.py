@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike
 
-__all__ = ["ArraySpec", "TextSpec", "NestedSpec", "AtomicSpec", "array", "text", "nested", "atomic"]
+__all__ = ["ArraySpec", "AtomicSpec", "NestedSpec", "TextSpec", "array", "atomic", "nested", "text"]
 
 
 @dataclass(frozen=True)

@@ -30,18 +30,16 @@ from ._fields import MISSING, Field, resolve_field
 from ._header import CHANGES
 from ._layout import Layout, compile_layout, same_offsets
 from ._lock import SharedLock
-from ._native import FieldSetter
 from ._memory import DEFAULT_MODE, SharedBlock
+from ._native import FieldSetter
 from ._specs import NestedSpec
 
-__all__ = ["SharedStruct", "SchemaMeta"]
+__all__ = ["SchemaMeta", "SharedStruct"]
 
 if TYPE_CHECKING:
     from _ctypes import _PyCStructType as _StructType
 
-    from typing_extensions import Self
-
-    from typing_extensions import ParamSpec, TypeVar
+    from typing_extensions import ParamSpec, Self, TypeVar
 
     from ._table import Log, Table
 
@@ -114,7 +112,9 @@ class _ArrayAttribute:
             return self
         f = self.field
         block = _block_of(obj)
-        view: np.ndarray[Any, Any] = np.ndarray(f.shape, dtype=f.dtype.base, buffer=block.view_buffer(), offset=block.offset_of(obj) + f.offset)
+        view: np.ndarray[Any, Any] = np.ndarray(
+            f.shape, dtype=f.dtype.base, buffer=block.view_buffer(), offset=block.offset_of(obj) + f.offset
+        )
         obj.__dict__[f.name] = view
         return view
 
@@ -132,7 +132,9 @@ class _AtomicAttribute:
             return self
         f = self.field
         block = _block_of(obj)
-        value: Atomic[int] = Atomic(block.view_buffer(), block.offset_of(obj) + f.offset, self.c_name, f.qualname, CHANGES)
+        value: Atomic[int] = Atomic(
+            block.view_buffer(), block.offset_of(obj) + f.offset, self.c_name, f.qualname, CHANGES
+        )
         obj.__dict__[f.name] = value
         return value
 
@@ -190,7 +192,9 @@ def _nested_preparer(field: Field) -> Preparer:
         if hasattr(value, "model_dump") and not isinstance(value, type):  # a snapshot of the nested schema
             value = value.model_dump()
         if not isinstance(value, Mapping):
-            raise FieldTypeError(f"{field.qualname} expects a {schema.__name__}, a snapshot of one or a mapping of its fields, got {short_repr(value)}")
+            raise FieldTypeError(
+                f"{field.qualname} expects a {schema.__name__}, a snapshot of one or a mapping of its fields, got {short_repr(value)}"
+            )
         try:
             image: bytes = schema._shm_image_(value)
         except (TypeError, ValueError) as exc:
@@ -212,7 +216,9 @@ def _field_ops(cls: Any, field: Field) -> FieldOps:
         return FieldOps(field, prepare, cfield.__set__, False, cfield)
     store = _blob_store(field.offset, field.size)
     if field.kind == "text":
-        return FieldOps(field, with_constraints(field, text_preparer(field)), store, True, attribute=_TextAttribute(field))
+        return FieldOps(
+            field, with_constraints(field, text_preparer(field)), store, True, attribute=_TextAttribute(field)
+        )
     if field.kind == "array":
         return FieldOps(field, array_preparer(field), store, True, attribute=_ArrayAttribute(field))
     return FieldOps(field, _nested_preparer(field), store, True)
@@ -287,7 +293,7 @@ def default_image(cls: Any) -> bytes:
         for offset, data in cls._shm_default_runs_:
             buffer[offset : offset + len(data)] = data
         image = bytes(buffer)
-        setattr(cls, "_shm_default_image_", image)
+        cls._shm_default_image_ = image
     return image
 
 
@@ -303,9 +309,11 @@ def _evaluate(owner: str, name: str, annotation: Any, namespace: dict[str, Any])
         return annotation
     module = sys.modules.get(namespace.get("__module__", ""))
     try:
-        return eval(annotation, dict(vars(module)) if module else {}, dict(namespace))  # noqa: S307 - as typing.get_type_hints does
+        return eval(annotation, dict(vars(module)) if module else {}, dict(namespace))
     except NameError as exc:
-        raise SchemaError(f"{owner}.{name}: cannot resolve the annotation {annotation!r} ({exc}); define the names it uses at module level") from None
+        raise SchemaError(
+            f"{owner}.{name}: cannot resolve the annotation {annotation!r} ({exc}); define the names it uses at module level"
+        ) from None
 
 
 def _is_classvar(annotation: Any) -> bool:
@@ -317,7 +325,9 @@ def _schema_dtype(candidate: Any) -> np.dtype[Any] | None:
     return layout.dtype if isinstance(layout, Layout) else None
 
 
-RESERVED_NAMES = frozenset({"lock", "snapshot", "update", "layout", "dtype", "table", "log", "attach", "name", "close", "options"})
+RESERVED_NAMES = frozenset(
+    {"lock", "snapshot", "update", "layout", "dtype", "table", "log", "attach", "name", "close", "options"}
+)
 
 
 class SchemaMeta(_StructType):
@@ -384,7 +394,7 @@ def create_struct(cls: Any, args: tuple[Any, ...], values: Mapping[str, Any], op
 class StructFactory:
     """What ``Schema.options(...)`` returns: call it with the fields to create a struct with those options."""
 
-    __slots__ = ("schema", "options")
+    __slots__ = ("options", "schema")
 
     def __init__(self, schema: type[Any], options: dict[str, Any]) -> None:
         self.schema = schema
@@ -401,23 +411,27 @@ class StructFactory:
 def _check_name(owner: str, name: str, inherited: set[str], parent: type) -> None:
     if name.startswith("_"):
         raise SchemaError(f"{owner}.{name}: field names cannot start with '_' (those are kept for the library)")
-    if name in RESERVED_NAMES or hasattr(parent, name) and name not in inherited:
-        raise SchemaError(f"{owner}.{name}: {name!r} is reserved for SharedStruct's own API; choose another field name, e.g. {name}_")
+    if name in RESERVED_NAMES or (hasattr(parent, name) and name not in inherited):
+        raise SchemaError(
+            f"{owner}.{name}: {name!r} is reserved for SharedStruct's own API; choose another field name, e.g. {name}_"
+        )
     if name in inherited:
-        raise SchemaError(f"{owner}.{name}: the parent schema already declares {name!r}; a subclass can only add fields")
+        raise SchemaError(
+            f"{owner}.{name}: the parent schema already declares {name!r}; a subclass can only add fields"
+        )
 
 
 def _install_runtime(cls: Any, layout: Layout) -> None:
     """Attach what the runtime reads: per-field operations, attribute descriptors, defaults."""
-    setattr(cls, "dtype", layout.dtype)
+    cls.dtype = layout.dtype
     ops = {f.name: _field_ops(cls, f) for f in layout.fields}
-    setattr(cls, "_shm_ops_", ops)
-    setattr(cls, "_shm_steps_", {name: (op.store, op.prepare) for name, op in ops.items()})
-    setattr(cls, "_shm_required_", tuple(f.name for f in layout.fields if f.required))
+    cls._shm_ops_ = ops
+    cls._shm_steps_ = {name: (op.store, op.prepare) for name, op in ops.items()}
+    cls._shm_required_ = tuple(f.name for f in layout.fields if f.required)
     for name, op in ops.items():
         if op.attribute is not None:
             setattr(cls, name, op.attribute)
-    setattr(cls, "__setattr__", _make_setattr(cls))
+    cls.__setattr__ = _make_setattr(cls)
     defaults: list[tuple[Field, Store, Any]] = []
     for f in layout.fields:
         default = f.default
@@ -430,7 +444,7 @@ def _install_runtime(cls: Any, layout: Layout) -> None:
         except (TypeError, ValueError) as exc:
             detail = str(exc).removeprefix(f"{f.qualname}: ").removeprefix(f"{f.qualname} ")
             raise SchemaError(f"{f.qualname}: the default {short_repr(default)} is invalid: {detail}") from None
-    setattr(cls, "_shm_default_runs_", _default_runs(cls, layout, defaults))
+    cls._shm_default_runs_ = _default_runs(cls, layout, defaults)
 
 
 def _write_image(cls: Any, start: bytes, writes: list[tuple[Store, Any]]) -> bytes:
@@ -501,15 +515,26 @@ class _StructMethods:
         return _write_image(cls, default_image(cls), cls._shm_prepare_(values, partial=False))
 
     @classmethod
-    def table(cls, rows: int, *, name: str | None = None, keep: bool = False, mode: int = DEFAULT_MODE, reserve: bool = True) -> Any:
+    def table(
+        cls, rows: int, *, name: str | None = None, keep: bool = False, mode: int = DEFAULT_MODE, reserve: bool = True
+    ) -> Any:
         """A shared table of ``rows`` records of this schema, each starting with the defaults."""
         from ._table import create_table
 
-        return create_table(cls, rows, default_image(cls), {"name": name, "keep": keep, "mode": mode, "reserve": reserve})
+        return create_table(
+            cls, rows, default_image(cls), {"name": name, "keep": keep, "mode": mode, "reserve": reserve}
+        )
 
     @classmethod
     def log(
-        cls, capacity: int, *, ring: bool = False, name: str | None = None, keep: bool = False, mode: int = DEFAULT_MODE, reserve: bool = True
+        cls,
+        capacity: int,
+        *,
+        ring: bool = False,
+        name: str | None = None,
+        keep: bool = False,
+        mode: int = DEFAULT_MODE,
+        reserve: bool = True,
     ) -> Any:
         """An empty shared append-only log with room for ``capacity`` records of this schema."""
         from ._table import create_log
@@ -517,7 +542,9 @@ class _StructMethods:
         return create_log(cls, capacity, ring, {"name": name, "keep": keep, "mode": mode, "reserve": reserve})
 
     @classmethod
-    def options(cls, *, name: str | None = None, keep: bool = False, mode: int = DEFAULT_MODE, reserve: bool = True) -> StructFactory:
+    def options(
+        cls, *, name: str | None = None, keep: bool = False, mode: int = DEFAULT_MODE, reserve: bool = True
+    ) -> StructFactory:
         """Create structs with a chosen segment name, lifetime or permissions:
         ``State.options(name="sim", keep=True)(steps=0)``.
 
@@ -619,7 +646,9 @@ if TYPE_CHECKING:
             """A consistent copy of every field, taken under the lock, as a frozen pydantic model."""
 
         @classmethod
-        def table(cls, rows: int, *, name: str | None = None, keep: bool = False, mode: int = 0o600, reserve: bool = True) -> Table[Self]:
+        def table(
+            cls, rows: int, *, name: str | None = None, keep: bool = False, mode: int = 0o600, reserve: bool = True
+        ) -> Table[Self]:
             """A shared table of ``rows`` records of this schema, each starting with the defaults."""
 
         @classmethod
@@ -640,7 +669,12 @@ if TYPE_CHECKING:
 
         @classmethod
         def options(
-            cls: Callable[_P, _S], *, name: str | None = None, keep: bool = False, mode: int = 0o600, reserve: bool = True
+            cls: Callable[_P, _S],
+            *,
+            name: str | None = None,
+            keep: bool = False,
+            mode: int = 0o600,
+            reserve: bool = True,
         ) -> Callable[_P, _S]:
             """Create structs with a chosen segment name, lifetime or permissions."""
 

@@ -25,7 +25,7 @@ from ._lock import SharedLock
 from ._memory import SharedBlock
 from ._struct import bind_proxy, default_image
 
-__all__ = ["Table", "Log", "create_table", "create_log"]
+__all__ = ["Log", "Table", "create_log", "create_table"]
 
 S = TypeVar("S")
 P = ParamSpec("P", default=...)
@@ -44,7 +44,7 @@ class Table(Generic[S]):
     the same memory.
     """
 
-    __slots__ = ("_schema", "_block", "_offset", "_storage", "_itemsize")
+    __slots__ = ("_block", "_itemsize", "_offset", "_schema", "_storage")
 
     def __init__(self, schema: type[S], block: SharedBlock, offset: int, rows: int) -> None:
         self._schema = schema
@@ -97,7 +97,9 @@ class Table(Generic[S]):
         if isinstance(index, slice):
             start, stop, step = index.indices(length)
             if step != 1:
-                raise ValueError("a table view takes contiguous rows: use a step of 1, or .records[::step] for a numpy view")
+                raise ValueError(
+                    "a table view takes contiguous rows: use a step of 1, or .records[::step] for a numpy view"
+                )
             return Table(self._schema, self._block, self._offset + start * self._itemsize, max(0, stop - start))
         try:
             index = operator.index(index)  # ints and numpy integers
@@ -183,6 +185,7 @@ def create_table(schema: type[S], rows: int, default_image: bytes, options: dict
 
 # --------------------------------------------------------------------------- logs
 
+
 class Log(Table[S], Generic[S, P]):
     """A bounded append-only table: ``append(**fields)`` adds a checked row under the lock.
 
@@ -195,7 +198,7 @@ class Log(Table[S], Generic[S, P]):
     them oldest first.
     """
 
-    __slots__ = ("_appended", "_capacity", "_ring", "_default_image", "_prepare")
+    __slots__ = ("_appended", "_capacity", "_default_image", "_prepare", "_ring")
 
     def __init__(self, schema: type[S], block: SharedBlock) -> None:
         super().__init__(schema, block, block.data_offset, block.rows)

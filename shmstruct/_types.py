@@ -16,20 +16,20 @@ from typing import Annotated, Any, TypeAlias
 import numpy as np
 
 __all__ = [
-    "ScalarType",
     "TYPE_CODES",
-    "scalar_type_of",
-    "scalar_type_for_python",
+    "ScalarType",
+    "float32",
+    "float64",
     "int8",
     "int16",
     "int32",
     "int64",
+    "scalar_type_for_python",
+    "scalar_type_of",
     "uint8",
     "uint16",
     "uint32",
     "uint64",
-    "float32",
-    "float64",
 ]
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -89,7 +89,9 @@ def _build_table() -> dict[type[Any], ScalarType]:
     )  # fmt: skip
     for ctype in integers:
         table[ctype] = _integer_row(ctype)
-    table[ctypes.c_float] = ScalarType(ctypes.c_float, float, "float", np.dtype(np.float32), -FLOAT32_LIMIT, FLOAT32_LIMIT)
+    table[ctypes.c_float] = ScalarType(
+        ctypes.c_float, float, "float", np.dtype(np.float32), -FLOAT32_LIMIT, FLOAT32_LIMIT
+    )
     table[ctypes.c_double] = ScalarType(ctypes.c_double, float, "double", np.dtype(np.float64), -DOUBLE_MAX, DOUBLE_MAX)
     table[ctypes.c_bool] = ScalarType(ctypes.c_bool, bool, "bool", np.dtype(np.bool_), False, True)
     table[ctypes.c_char] = ScalarType(ctypes.c_char, bytes, "char", np.dtype("S1"))

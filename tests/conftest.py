@@ -31,7 +31,9 @@ def pytest_configure(config: pytest.Config) -> None:
     where = _tested_package()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     if os.environ.get("SHMSTRUCT_TEST_INSTALLED") and where == os.path.join(root, "shmstruct"):
-        raise pytest.UsageError(f"SHMSTRUCT_TEST_INSTALLED is set, but shmstruct was imported from the source tree ({where})")
+        raise pytest.UsageError(
+            f"SHMSTRUCT_TEST_INSTALLED is set, but shmstruct was imported from the source tree ({where})"
+        )
 
 
 def pytest_report_header() -> str:

@@ -9,10 +9,10 @@ import warnings
 from typing import Any
 
 import numpy as np
+from helpers import JOIN_TIMEOUT
 from numpy.typing import NDArray
 
 import shmstruct
-from helpers import JOIN_TIMEOUT
 from shmstruct import Atomic, SharedStruct, array, atomic
 
 

@@ -11,10 +11,10 @@ import annotated_types
 import numpy as np
 import pydantic
 import pytest
+from helpers import EveryType, State, Vec3
 from numpy.typing import NDArray
 
 import shmstruct
-from helpers import EveryType, State, Vec3
 from shmstruct import FieldTypeError, FieldValueError, SharedStruct, ShmStructError, array, nested, text
 
 
@@ -62,7 +62,12 @@ def test_each_instance_has_its_own_block() -> None:
         ("label", "é" * 9, FieldValueError, "18 UTF-8 bytes"),
         ("label", "a\0b", FieldValueError, "NUL"),
         ("label", 5, FieldTypeError, "expects a str"),
-        ("budget", 101, FieldValueError, r"State\.budget: 101 is not allowed: Input should be less than or equal to 100"),
+        (
+            "budget",
+            101,
+            FieldValueError,
+            r"State\.budget: 101 is not allowed: Input should be less than or equal to 100",
+        ),
         ("budget", -1, FieldValueError, "greater than or equal to 0"),
         ("grid", np.zeros(3), FieldValueError, r"got shape \(3,\), the field's shape is \(4, 3\)"),
         ("grid", [["a"] * 3] * 4, FieldTypeError, "cannot store"),
@@ -292,7 +297,10 @@ def test_double_overflow_message_gives_the_finite_range() -> None:
         t: float = 0.0
 
     d = D()
-    with pytest.raises(FieldValueError, match=r"out of range for double \(allowed -1\.79769e\+308\.\.1\.79769e\+308 \(or inf, -inf, nan\)\)"):
+    with pytest.raises(
+        FieldValueError,
+        match=r"out of range for double \(allowed -1\.79769e\+308\.\.1\.79769e\+308 \(or inf, -inf, nan\)\)",
+    ):
         d.t = 10**400
     d.t = 1.7976931348623157e308
     d.t = float("-inf")

@@ -4,17 +4,17 @@ integer columns in tables and logs."""
 from __future__ import annotations
 
 import pickle
-from typing import Annotated
 from multiprocessing.context import BaseContext
+from typing import Annotated
 
 import numpy as np
 import pytest
+from helpers import JOIN_TIMEOUT, finish
 from pydantic import Field
+from sync_helpers import Claim, Hits, add_many, claim_tickets, wait_for_change
 
 import shmstruct
-from helpers import JOIN_TIMEOUT, finish
 from shmstruct import Atomic, FieldTypeError, FieldValueError, SchemaError, SharedStruct, atomic
-from sync_helpers import Claim, Hits, add_many, claim_tickets, wait_for_change
 
 PROCESSES = 4
 

@@ -11,9 +11,9 @@ from multiprocessing import shared_memory
 
 import numpy as np
 import pytest
+from helpers import Counter, Entry, Particle, Script, State, Vec3, segment_exists
 
 import shmstruct
-from helpers import Counter, Entry, Particle, Script, State, Vec3, segment_exists
 from shmstruct import (
     Log,
     SchemaMismatchError,

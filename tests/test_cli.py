@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import numpy as np
-
 from helpers import JOIN_TIMEOUT, SOURCE_PATH, Entry, Particle, State, entry_values, segment_exists
 
 
@@ -18,7 +17,12 @@ def cli(*args: str, cwd: pathlib.Path) -> subprocess.CompletedProcess[str]:
     """Run the command line from an empty directory: only the shmstruct package is importable."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(SOURCE_PATH)}
     return subprocess.run(
-        [sys.executable, "-m", "shmstruct", *args], capture_output=True, text=True, timeout=JOIN_TIMEOUT, cwd=cwd, env=env
+        [sys.executable, "-m", "shmstruct", *args],
+        capture_output=True,
+        text=True,
+        timeout=JOIN_TIMEOUT,
+        cwd=cwd,
+        env=env,
     )
 
 
@@ -43,7 +47,12 @@ def test_show_prints_current_values_as_json(tmp_path: pathlib.Path) -> None:
     s.grid[1] = [1.0, 2.0, 3.0]
     s.origin.y = -2.5
     shown = json.loads(cli("show", "cli-show-state", cwd=tmp_path).stdout)
-    assert (shown["kind"], shown["schema"], shown["creator"], shown["lock_holder"]) == ("struct", "State", os.getpid(), None)
+    assert (shown["kind"], shown["schema"], shown["creator"], shown["lock_holder"]) == (
+        "struct",
+        "State",
+        os.getpid(),
+        None,
+    )
     values = shown["values"]
     assert values["steps"] == 7 and values["label"] == "héllo" and values["running"] is True
     assert values["grid"][1] == [1.0, 2.0, 3.0] and values["origin"] == {"x": 0.0, "y": -2.5, "z": 0.0}

@@ -10,7 +10,6 @@ from multiprocessing.context import BaseContext
 from typing import Any
 
 import pytest
-
 from helpers import JOIN_TIMEOUT, Particle, Script, finish
 from sync_helpers import Turn, go_waiter, idle_waiter, ping_pong_child
 

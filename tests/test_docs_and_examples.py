@@ -70,7 +70,9 @@ def _normalised(text: str) -> str:
 
 def run_program(path: pathlib.Path) -> str:
     """Run a Python file as a script from its own directory and return what it printed."""
-    done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=RUN_TIMEOUT, cwd=path.parent)
+    done = subprocess.run(
+        [sys.executable, str(path)], capture_output=True, text=True, timeout=RUN_TIMEOUT, cwd=path.parent
+    )
     assert done.returncode == 0, f"{path.name} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 

@@ -80,11 +80,17 @@ def _mutate(image: bytes, field_edits: list[tuple[int, int]], flips: list[tuple[
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
 @given(
     kind=st.sampled_from(sorted(IMAGES)),
-    field_edits=st.lists(st.tuples(st.integers(0, 100), st.one_of(st.sampled_from(INTERESTING), st.integers(0, 2**64 - 1))), max_size=3),
+    field_edits=st.lists(
+        st.tuples(st.integers(0, 100), st.one_of(st.sampled_from(INTERESTING), st.integers(0, 2**64 - 1))), max_size=3
+    ),
     flips=st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 255)), max_size=4),
-    cut=st.one_of(st.none(), st.integers(0, 1 << 20), st.sampled_from([0, 7, 8, 135, FIXED_PART - 1, FIXED_PART, FIXED_PART + 5])),
+    cut=st.one_of(
+        st.none(), st.integers(0, 1 << 20), st.sampled_from([0, 7, 8, 135, FIXED_PART - 1, FIXED_PART, FIXED_PART + 5])
+    ),
 )
-def test_damaged_headers_give_segment_errors_only(kind: str, field_edits: list[tuple[int, int]], flips: list[tuple[int, int]], cut: int | None) -> None:
+def test_damaged_headers_give_segment_errors_only(
+    kind: str, field_edits: list[tuple[int, int]], flips: list[tuple[int, int]], cut: int | None
+) -> None:
     name = f"fuzz-{RUN}-{os.getpid()}"
     path = f"/dev/shm/shms_{name}"
     with open(path, "wb") as segment:
@@ -99,10 +105,17 @@ def test_damaged_headers_give_segment_errors_only(kind: str, field_edits: list[t
             read_values(name, 3)
         except shmstruct.SegmentError:
             pass
-        for attach in (FuzzRow.attach, lambda n: shmstruct.Table.attach(n, FuzzRow), lambda n: shmstruct.Log.attach(n, FuzzRow)):
+        for attach in (
+            FuzzRow.attach,
+            lambda n: shmstruct.Table.attach(n, FuzzRow),
+            lambda n: shmstruct.Log.attach(n, FuzzRow),
+        ):
             try:
                 attached = attach(name)
-            except (shmstruct.SegmentError, shmstruct.SharedMemoryGoneError):  # gone: an earlier attach's close removed it
+            except (
+                shmstruct.SegmentError,
+                shmstruct.SharedMemoryGoneError,
+            ):  # gone: an earlier attach's close removed it
                 continue
             attached.close()
         try:

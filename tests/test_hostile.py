@@ -14,10 +14,10 @@ import uuid
 from typing import Any
 
 import pytest
-
-import shmstruct
 from helpers import JOIN_TIMEOUT, SOURCE_PATH, Counter, Script, segment_exists, wait_until
 from sync_helpers import Tick, attach_and_report
+
+import shmstruct
 
 
 def test_the_watcher_never_imports_from_the_working_directory(tmp_path: pathlib.Path) -> None:
@@ -116,7 +116,14 @@ def test_a_restarted_service_keeps_its_new_segment(tmp_path: pathlib.Path) -> No
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(SOURCE_PATH)}
-    return subprocess.run([sys.executable, "-m", "shmstruct", *args], capture_output=True, text=True, timeout=JOIN_TIMEOUT, env=env, cwd="/")
+    return subprocess.run(
+        [sys.executable, "-m", "shmstruct", *args],
+        capture_output=True,
+        text=True,
+        timeout=JOIN_TIMEOUT,
+        env=env,
+        cwd="/",
+    )
 
 
 def _plant(kind: str, name: str) -> None:

@@ -10,7 +10,6 @@ import signal
 from multiprocessing.context import BaseContext
 
 import pytest
-
 from conftest import ours_in_dev_shm
 from helpers import JOIN_TIMEOUT, Counter, EveryType, Particle, Script, finish, hold_until, segment_exists, wait_until
 

@@ -11,8 +11,8 @@ import warnings
 from multiprocessing.context import BaseContext
 
 import pytest
-
 from helpers import JOIN_TIMEOUT, Counter, Script, hold_lock_forever
+
 from shmstruct import DeadHolderWarning
 
 
@@ -76,9 +76,8 @@ def test_the_warning_as_an_error_leaves_the_lock_free(ctx: BaseContext) -> None:
     os.kill(holder.pid, signal.SIGKILL)  # type: ignore[attr-defined]
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeadHolderWarning)
-        with pytest.raises(DeadHolderWarning):
-            with s.lock:
-                raise AssertionError("the body must not run")
+        with pytest.raises(DeadHolderWarning), s.lock:
+            raise AssertionError("the body must not run")
     assert not s.lock.held_by_me() and s.lock.holder is None
     assert s.lock.acquire(block=False)
     s.lock.release()

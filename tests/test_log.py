@@ -8,9 +8,7 @@ from multiprocessing.context import BaseContext
 
 import numpy as np
 import pytest
-
 from helpers import (
-    pool_of,
     JOIN_TIMEOUT,
     Entry,
     Particle,
@@ -20,9 +18,11 @@ from helpers import (
     broken_entries,
     entry_values,
     finish,
+    pool_of,
     remember,
     watch_entries,
 )
+
 from shmstruct import FieldTypeError, FieldValueError, LogFullError, SharedStruct
 
 

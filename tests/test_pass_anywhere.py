@@ -8,7 +8,6 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.context import BaseContext
 
 import pytest
-
 from helpers import (
     JOIN_TIMEOUT,
     Counter,

@@ -9,9 +9,7 @@ from multiprocessing.context import BaseContext
 
 import numpy as np
 import pytest
-
 from helpers import (
-    pool_of,
     JOIN_TIMEOUT,
     Counter,
     EveryType,
@@ -20,6 +18,7 @@ from helpers import (
     double_every_field,
     finish,
     increment,
+    pool_of,
     remember,
     run_child,
     running_child,

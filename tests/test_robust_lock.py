@@ -14,9 +14,7 @@ from multiprocessing.context import BaseContext
 
 import numpy as np
 import pytest
-
 from helpers import JOIN_TIMEOUT, finish, hold_lock_forever, run_child
-from shmstruct import DeadHolderWarning
 from sync_helpers import (
     Bulky,
     Guarded,
@@ -33,6 +31,8 @@ from sync_helpers import (
     try_lock_elsewhere,
     update_forever,
 )
+
+from shmstruct import DeadHolderWarning
 
 PAUSES = 30
 

@@ -41,7 +41,9 @@ def test_integers_round_trip_and_reject_outside(ctype: Any, data: st.DataObject)
     value = data.draw(st.one_of(st.integers(low, high), st.sampled_from([low, high, 0 if low == 0 else -1])))
     s.v = value
     assert s.v == value
-    outside = data.draw(st.one_of(st.integers(max_value=low - 1), st.integers(min_value=high + 1), st.sampled_from([low - 1, high + 1])))
+    outside = data.draw(
+        st.one_of(st.integers(max_value=low - 1), st.integers(min_value=high + 1), st.sampled_from([low - 1, high + 1]))
+    )
     with pytest.raises(FieldValueError, match=f"One.v: {outside} is out of range"):
         s.v = outside
     assert s.v == value

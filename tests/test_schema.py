@@ -7,10 +7,10 @@ from typing import Annotated, Any, ClassVar, Optional
 
 import numpy as np
 import pytest
+from helpers import EveryType, State, Vec3
 from numpy.typing import NDArray
 
 import shmstruct
-from helpers import EveryType, State, Vec3
 from shmstruct import SchemaError, SharedStruct, array, fields, nested, text
 
 CTYPES_TABLE = [
@@ -113,7 +113,9 @@ def test_reserved_and_private_names_are_rejected(name: str) -> None:
 
 
 def test_invalid_defaults_are_rejected_at_definition() -> None:
-    with pytest.raises(SchemaError, match=r"^S\.v: the default 300 is invalid: 300 is out of range for int8_t \(allowed -128\.\.127\)$"):
+    with pytest.raises(
+        SchemaError, match=r"^S\.v: the default 300 is invalid: 300 is out of range for int8_t \(allowed -128\.\.127\)$"
+    ):
         make_schema(shmstruct.int8, 300)
     with pytest.raises(SchemaError, match="S.v: the default"):
         make_schema(str, text(2, "abc"))
@@ -189,6 +191,11 @@ def test_fields_rejects_non_schemas() -> None:
 
 
 def test_string_annotations_are_resolved() -> None:
-    namespace: dict[str, Any] = {"__annotations__": {"x": "shmstruct.int16", "v": "Vec3"}, "__module__": __name__, "x": 3, "v": nested()}
+    namespace: dict[str, Any] = {
+        "__annotations__": {"x": "shmstruct.int16", "v": "Vec3"},
+        "__module__": __name__,
+        "x": 3,
+        "v": nested(),
+    }
     S = type(SharedStruct)("S", (SharedStruct,), namespace)
     assert fields(S)[0].dtype == np.dtype("i2") and fields(S)[1].schema is Vec3

@@ -4,14 +4,12 @@ its own 8 MiB tmpfs on /dev/shm (``unshare -m``), so it disturbs no other segmen
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 import textwrap
 
 import pytest
-
 from helpers import JOIN_TIMEOUT, SOURCE_PATH, TESTS_DIR
 
 
@@ -20,7 +18,10 @@ def _private_shm_available() -> str | None:
     if shutil.which("unshare") is None:
         return "unshare (util-linux) is not installed"
     probe = subprocess.run(
-        ["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=8m tmpfs /dev/shm"], capture_output=True, text=True, timeout=JOIN_TIMEOUT
+        ["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=8m tmpfs /dev/shm"],
+        capture_output=True,
+        text=True,
+        timeout=JOIN_TIMEOUT,
     )
     if probe.returncode != 0:
         return f"a private mount namespace with its own /dev/shm is not allowed here: {probe.stderr.strip()}"
@@ -35,9 +36,13 @@ def run_in_small_shm(code: str, size: str = "8m") -> str:
     """Run ``code`` in a fresh Python under its own ``size`` tmpfs on /dev/shm; return its output.
     The program must print ``left: []`` style lines itself; a signal death fails the test."""
     program = f"import sys\nsys.path[:0] = {[TESTS_DIR, *SOURCE_PATH]!r}\n" + textwrap.dedent(code)
-    shell = f"mount -t tmpfs -o size={size} tmpfs /dev/shm && exec {sys.executable} -c \"$0\""
-    done = subprocess.run(["unshare", "-m", "sh", "-c", shell, program], capture_output=True, text=True, timeout=JOIN_TIMEOUT * 2)
-    assert done.returncode == 0, f"exit status {done.returncode} (negative: killed by that signal)\n{done.stdout}\n{done.stderr}"
+    shell = f'mount -t tmpfs -o size={size} tmpfs /dev/shm && exec {sys.executable} -c "$0"'
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", shell, program], capture_output=True, text=True, timeout=JOIN_TIMEOUT * 2
+    )
+    assert done.returncode == 0, (
+        f"exit status {done.returncode} (negative: killed by that signal)\n{done.stdout}\n{done.stderr}"
+    )
     return done.stdout
 
 
@@ -213,7 +218,6 @@ def test_gc_removes_only_what_nobody_uses() -> None:
         """
     )
     assert out.splitlines() == ["removed: ['half', 'orphan']", "skipped: []", "left: True"], out
-
 
 
 def test_reserve_false_creates_sparse_segments_larger_than_dev_shm() -> None:

@@ -8,9 +8,7 @@ from multiprocessing.context import BaseContext
 
 import numpy as np
 import pytest
-
 from helpers import (
-    pool_of,
     Entry,
     EveryType,
     Particle,
@@ -19,9 +17,11 @@ from helpers import (
     double_rows_through_proxies,
     fill_column,
     finish,
+    pool_of,
     remember,
     run_child,
 )
+
 from shmstruct import FieldValueError
 
 
@@ -107,7 +107,9 @@ def test_slices_are_views() -> None:
 
 def test_each_worker_fills_its_slice(ctx: BaseContext) -> None:
     particles = Particle.table(100)
-    workers = [ctx.Process(target=fill_column, args=(particles[i * 50 : (i + 1) * 50], "x", float(i + 1))) for i in range(2)]
+    workers = [
+        ctx.Process(target=fill_column, args=(particles[i * 50 : (i + 1) * 50], "x", float(i + 1))) for i in range(2)
+    ]
     for w in workers:
         w.start()
     for w in workers:
