@@ -10,6 +10,9 @@ and it can be handed to child processes under every start method::
         label: str = text(16)
         grid: NDArray[np.float64] = array((64, 64))
         hits: Atomic[int] = atomic()
+
+The types a checker sees are in ``__init__.pyi``; importing shmstruct imports neither numpy nor
+pydantic (an array field, a table or a snapshot does, when it is first used).
 """
 
 from ._atomic import Atomic
@@ -27,17 +30,43 @@ from ._errors import (
     SharedMemoryGoneError,
     ShmStructError,
 )
-from ._fields import MISSING, Field, fields
+from ._functions import (
+    attach,
+    close,
+    fields,
+    layout,
+    log,
+    options,
+    segment_name,
+    snapshot,
+    snapshot_model,
+    table,
+    update,
+)
+from ._kinds import MISSING, Field
 from ._layout import Layout
 from ._lock import SharedLock
 from ._memory import HANDOFF_GRACE
 from ._memory import remove as unlink
 from ._naming import MAX_NAME_LENGTH
-from ._snapshot import snapshot_model
 from ._specs import array, atomic, nested, text
 from ._struct import SharedStruct
 from ._table import Log, Table
-from ._types import TYPE_CODES, float32, float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64
+from ._types import (
+    TYPE_CODES,
+    c_float16,
+    float16,
+    float32,
+    float64,
+    int8,
+    int16,
+    int32,
+    int64,
+    uint8,
+    uint16,
+    uint32,
+    uint64,
+)
 
 __version__ = "0.1.0"
 
@@ -67,19 +96,30 @@ __all__ = [
     "Table",
     "array",
     "atomic",
+    "attach",
+    "c_float16",
+    "close",
     "fields",
+    "float16",
     "float32",
     "float64",
     "int8",
     "int16",
     "int32",
     "int64",
+    "layout",
+    "log",
     "nested",
+    "options",
+    "segment_name",
+    "snapshot",
     "snapshot_model",
+    "table",
     "text",
     "uint8",
     "uint16",
     "uint32",
     "uint64",
     "unlink",
+    "update",
 ]

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import decode_text
 from ._errors import SharedMemoryGoneError, ShmStructError
 from ._files import open_segment, read_bytes
 from ._header import APPENDED, FIXED_PART, FLAGS, KEEP, LOCK, RING, HeaderInfo, read_field, read_header
+from ._kinds import decode_record
 from ._lock import SharedLock
 from ._memory import collect_garbage, live_names, map_segment, peek, remove
 
@@ -156,14 +156,14 @@ def read_values(name: str, limit: int) -> dict[str, Any]:
     if note:
         result["note"] = note
     if info.kind == "struct":
-        result["values"] = _record(records[0], description)
+        result["values"] = decode_record(records[0], description, for_json=True)
         return result
     result["rows"] = count
     if info.kind == "log":
         result["capacity"] = info.rows
         result["appended"] = appended
     shown = records[:limit] if limit >= 0 else records
-    result["values"] = [_record(record, description) for record in shown]
+    result["values"] = [decode_record(record, description, for_json=True) for record in shown]
     if len(shown) < count:
         result["more_rows"] = count - len(shown)
     return result
@@ -171,23 +171,6 @@ def read_values(name: str, limit: int) -> dict[str, Any]:
 
 def _read_contents(fd: int, info: HeaderInfo, name: str) -> tuple[bytes, bytes]:
     return read_bytes(fd, 0, FIXED_PART, name), read_bytes(fd, info.header_size, info.data_size, name)
-
-
-def _record(record: Any, description: dict[str, Any]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for field in description["fields"]:
-        item = record[field["name"]]
-        kind = field["kind"]
-        if kind == "nested":
-            values[field["name"]] = _record(item, field["schema"])
-        elif kind == "text":
-            values[field["name"]] = decode_text(bytes(item))
-        elif kind == "array":
-            values[field["name"]] = item.tolist()
-        else:
-            value = item.item()
-            values[field["name"]] = value.decode("latin-1") if isinstance(value, bytes) else value
-    return values
 
 
 def _show(name: str, limit: int) -> int:

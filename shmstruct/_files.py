@@ -19,10 +19,10 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from dataclasses import dataclass
 
 from ._errors import SegmentError, SharedMemoryGoneError
 from ._naming import PREFIX, check_name
+from ._record import Record
 
 __all__ = [
     "SHM_DIRECTORY",
@@ -43,8 +43,7 @@ class NotARegularFile(SegmentError):
     """A ``shms_`` entry that is a link, a FIFO, a directory or a device: never opened, never removed."""
 
 
-@dataclass(frozen=True)
-class Identity:
+class Identity(Record):
     """Which file a segment is: what its name pointed to when this process joined it."""
 
     device: int

@@ -40,19 +40,14 @@ its fingerprint lets ``attach`` refuse a block of another or a changed schema.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import struct
 import zlib
-from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from . import _native
 from ._errors import SchemaMismatchError, SegmentError
-from ._layout import Layout
+from ._record import Record
 
 __all__ = [
     "APPENDED",
@@ -73,8 +68,6 @@ __all__ = [
     "VERSION",
     "HeaderInfo",
     "Template",
-    "describe",
-    "dtype_from_description",
     "read_field",
     "read_header",
     "template_of",
@@ -99,49 +92,7 @@ _FIELD = struct.Struct("<q")
 KEEP, RING, REMOVED = 1, 2, 4
 
 
-def describe(layout: Layout) -> dict[str, Any]:
-    """The schema as plain data: enough to rebuild its numpy dtype without importing it."""
-    fields: list[dict[str, Any]] = []
-    for f in layout.fields:
-        entry: dict[str, Any] = {"name": f.name, "kind": f.kind, "c": f.c_decl, "offset": f.offset, "size": f.size}
-        if f.kind == "nested":
-            entry["schema"] = describe(f.schema.layout)  # type: ignore[union-attr]
-        elif f.kind == "text":
-            entry["max_bytes"] = f.max_bytes
-        else:
-            entry["dtype"] = f.dtype.base.str
-            if f.atomic:
-                entry["atomic"] = True
-            if f.kind == "array":
-                entry["shape"] = list(f.shape)
-        fields.append(entry)
-    return {"schema": layout.name, "itemsize": layout.size, "fields": fields}
-
-
-def dtype_from_description(description: dict[str, Any]) -> np.dtype[np.void]:
-    """The numpy dtype a description stands for (text fields as raw bytes)."""
-    formats: list[Any] = []
-    for f in description["fields"]:
-        if f["kind"] == "nested":
-            formats.append(dtype_from_description(f["schema"]))
-        elif f["kind"] == "text":
-            formats.append(np.dtype(f"S{f['max_bytes']}"))
-        elif f["kind"] == "array":
-            formats.append(np.dtype((np.dtype(f["dtype"]), tuple(f["shape"]))))
-        else:
-            formats.append(np.dtype(f["dtype"]))
-    spec: Any = {
-        "names": [f["name"] for f in description["fields"]],
-        "formats": formats,
-        "offsets": [f["offset"] for f in description["fields"]],
-        "itemsize": description["itemsize"],
-    }
-    dtype: np.dtype[np.void] = np.dtype(spec)
-    return dtype
-
-
-@dataclass(frozen=True)
-class Template:
+class Template(Record):
     """The parts of a schema's header that are the same for every block of it."""
 
     description: dict[str, Any]
@@ -150,20 +101,22 @@ class Template:
     header_size: int
 
 
-_TEMPLATE_ATTRIBUTE = "_shm_header_template_"
+def make_template(description: dict[str, Any]) -> Template:
+    """The header template of a schema description (its compiled schema keeps it)."""
+    import hashlib  # imported when a schema first creates a block: a process that only attaches
+    import json  # with its own schema never needs them (see read_header)
+
+    text = json.dumps(description, sort_keys=True, separators=(",", ":")).encode()
+    packed = zlib.compress(text, 9)
+    header_size = -(-(_DESCRIPTION + len(packed)) // 64) * 64
+    return Template(description, packed, hashlib.sha256(text).digest(), header_size)
 
 
 def template_of(schema: type[Any]) -> Template:
-    """The schema's header template, computed once per class."""
-    template: Template | None = schema.__dict__.get(_TEMPLATE_ATTRIBUTE)
-    if template is None:
-        description = describe(schema.layout)
-        text = json.dumps(description, sort_keys=True, separators=(",", ":")).encode()
-        packed = zlib.compress(text, 9)
-        header_size = -(-(_DESCRIPTION + len(packed)) // 64) * 64
-        template = Template(description, packed, hashlib.sha256(text).digest(), header_size)
-        setattr(schema, _TEMPLATE_ATTRIBUTE, template)
-    return template
+    """The header template of a schema class (made once, by its compiled schema)."""
+    from ._schema import schema_of
+
+    return schema_of(schema).header_template
 
 
 def write_header(
@@ -183,14 +136,14 @@ def write_header(
     mapping[: len(MAGIC)] = MAGIC
 
 
-@dataclass(frozen=True)
-class HeaderInfo:
+class HeaderInfo(Record):
     """A block's header, validated (see :func:`read_header`).
 
     Attributes:
         head: The first :data:`FIXED_PART` bytes as they were read (flags, counts, users table).
         description: The schema description, checked against its fingerprint.
-        dtype: The record dtype the description lays out (built once, while validating it).
+        record_dtype: The record dtype the description lays out, when validating the header
+            built it (see :attr:`dtype`).
     """
 
     kind: str
@@ -202,8 +155,17 @@ class HeaderInfo:
     flags: int
     rows: int
     description: dict[str, Any]
-    dtype: np.dtype[np.void]
+    record_dtype: Any = None
     head: bytes = b""
+
+    @property
+    def dtype(self) -> Any:
+        """The numpy record dtype of the data (imports numpy)."""
+        if self.record_dtype is not None:
+            return self.record_dtype
+        from ._kinds import record_dtype
+
+        return record_dtype(self.description)
 
     @property
     def schema_name(self) -> str:
@@ -219,10 +181,14 @@ MAX_HEADER_SIZE = 1 << 20
 MAX_DESCRIPTION_SIZE = 8 << 20  # uncompressed
 
 
-def read_header(fd: int, name: str) -> HeaderInfo:
+def read_header(fd: int, name: str, expected: Template | None = None) -> HeaderInfo:
     """Read and validate the header of block ``name`` from its open file ``fd``: bounded
     ``pread`` calls, no mapping. Every size is cross-checked against the others and against the
     file's size, and the description against its fingerprint and its own layout.
+
+    When the header carries the fingerprint of ``expected`` (the schema the caller attaches with),
+    its description is that schema's, byte for byte: it is not read again, nor its layout rebuilt
+    (which would import numpy).
 
     Raises:
         SegmentError: Not a shmstruct block, another format version, truncated, or inconsistent;
@@ -285,6 +251,9 @@ def read_header(fd: int, name: str) -> HeaderInfo:
 
 
 def _parse_description(text: bytes, desc_length: int, fingerprint: bytes, damaged: Any) -> dict[str, Any]:
+    import hashlib
+    import json
+
     if len(text) != desc_length:
         raise damaged("its file ends inside the description")
     inflate = zlib.decompressobj()
@@ -305,11 +274,13 @@ def _parse_description(text: bytes, desc_length: int, fingerprint: bytes, damage
     return description
 
 
-def _record_dtype(description: dict[str, Any], damaged: Any) -> np.dtype[np.void]:
+def _record_dtype(description: dict[str, Any], damaged: Any) -> Any:
     """The record dtype the description lays out (building it checks every field's type, shape
     and offset against the itemsize)."""
+    from ._kinds import record_dtype
+
     try:
-        dtype = dtype_from_description(description)
+        dtype = record_dtype(description)
     except Exception as exc:
         raise damaged(f"its schema description does not lay out a record ({type(exc).__name__}: {exc})") from None
     if dtype.itemsize <= 0 or dtype.itemsize != description.get("itemsize"):
@@ -346,7 +317,7 @@ def _differences(theirs: dict[str, Any], ours: dict[str, Any], prefix: str = "")
         label = prefix + field_name
         if other is None:
             found.append(f"field {label!r} is missing there")
-        elif other.get("kind") == mine["kind"] == "nested":
+        elif isinstance(other.get("schema"), dict) and isinstance(mine.get("schema"), dict):  # nested structs
             found.extend(_differences(other["schema"], mine["schema"], label + "."))
         elif other != mine:
             found.append(

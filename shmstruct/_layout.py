@@ -1,33 +1,30 @@
 """The layout compiler: a pure function from fields to a ctypes ``Structure`` and a numpy dtype.
 
 The ctypes ``Structure`` decides every offset with the platform's native alignment; the numpy
-dtype is then built from those offsets (never from the structure's PEP 3118 buffer format, which
+dtype is then built from those offsets, through the same description the segment header stores (never from the structure's PEP 3118 buffer format, which
 numpy can mis-read around padding), so both describe exactly the same bytes.
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
-
-from ._fields import Field
+from ._kinds import Field, record_dtype
+from ._record import Record
 
 __all__ = ["Layout", "compile_layout"]
 
 
-@dataclass(frozen=True)
-class Layout:
+class Layout(Record):
     """Where every field of a schema lives in its shared block.
 
     Attributes:
         name: The schema's class name.
         fields: Every field, parent fields first, with offsets and sizes.
         struct: A ctypes ``Structure`` with the same fields and offsets.
-        dtype: A numpy structured dtype with the same names, offsets and itemsize.
         size: The struct's size in bytes, trailing padding included.
         alignment: The struct's alignment in bytes.
     """
@@ -35,9 +32,19 @@ class Layout:
     name: str
     fields: tuple[Field, ...]
     struct: type[ctypes.Structure]
-    dtype: np.dtype[np.void]
     size: int
     alignment: int
+
+    @functools.cached_property
+    def description(self) -> dict[str, Any]:
+        """The schema as plain data (what the segment header stores): enough to rebuild its numpy
+        dtype and to decode its values without importing the schema."""
+        return {"schema": self.name, "itemsize": self.size, "fields": [f.describe() for f in self.fields]}
+
+    @functools.cached_property
+    def dtype(self) -> Any:
+        """A numpy structured dtype with the same names, offsets and itemsize (imports numpy)."""
+        return record_dtype(self.description)
 
     def field(self, name: str) -> Field:
         """The field called ``name``.
@@ -85,18 +92,11 @@ def compile_layout(name: str, own_fields: Sequence[Field], base: Layout | None =
         f"{name}Layout", (parent,), {"_fields_": [(f.name, f.ctype) for f in own_fields]}
     )
     placed = tuple(
-        replace(f, offset=getattr(struct, f.name).offset, size=getattr(struct, f.name).size) for f in own_fields
+        f.replace(offset=getattr(struct, f.name).offset, size=getattr(struct, f.name).size) for f in own_fields
     )
     all_fields = (base.fields if base is not None else ()) + placed
     size = ctypes.sizeof(struct)
-    description: Any = {
-        "names": [f.name for f in all_fields],
-        "formats": [f.dtype for f in all_fields],
-        "offsets": [f.offset for f in all_fields],
-        "itemsize": size,
-    }
-    dtype: np.dtype[np.void] = np.dtype(description)
-    return Layout(name, all_fields, struct, dtype, size, ctypes.alignment(struct))
+    return Layout(name, all_fields, struct, size, ctypes.alignment(struct))
 
 
 def same_offsets(layout: Layout, struct: type[Any]) -> bool:

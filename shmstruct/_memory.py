@@ -52,6 +52,7 @@ from ._header import (
     RING,
     SLOTS,
     HeaderInfo,
+    Template,
     check_schema,
     read_field,
     read_header,
@@ -241,7 +242,7 @@ class SharedBlock:
             _tell_tracker("REGISTER", name)
         info = HeaderInfo(
             kind, template.header_size, data_size, template.fingerprint, current_pid(), created_ns, flags, rows,
-            template.description, schema.layout.dtype,
+            template.description, None,
         )  # fmt: skip
         return cls(name, mapping, schema, info, identity, 0, not keep)
 
@@ -270,7 +271,7 @@ class SharedBlock:
 
     @classmethod
     def _open(cls, name: str, schema: type[Any], kind: str | None, from_pickle: bool) -> SharedBlock:
-        mapping, info, identity = map_existing(name)
+        mapping, info, identity = map_existing(name, expected=template_of(schema))
         check_schema(info, schema, name)
         block = cls(name, mapping, schema, info, identity, -1, False)
         try:
@@ -379,7 +380,9 @@ def map_segment(fd: int, size: int, **options: Any) -> mmap.mmap:
     return mmap.mmap(fd, size, **options)
 
 
-def map_existing(name: str, access: int = mmap.ACCESS_WRITE) -> tuple[mmap.mmap, HeaderInfo, Identity]:
+def map_existing(
+    name: str, access: int = mmap.ACCESS_WRITE, expected: Template | None = None
+) -> tuple[mmap.mmap, HeaderInfo, Identity]:
     """Map the whole of the existing segment ``name`` (``mmap.ACCESS_READ`` for a read-only look),
     after reading and validating its header from the file (see :mod:`shmstruct._files`).
 
@@ -390,7 +393,7 @@ def map_existing(name: str, access: int = mmap.ACCESS_WRITE) -> tuple[mmap.mmap,
     """
     fd = open_segment(name, writable=access != mmap.ACCESS_READ)
     try:
-        info = read_header(fd, name)
+        info = read_header(fd, name, expected)
         return map_segment(fd, info.header_size + info.data_size, access=access), info, identity_of(fd)
     finally:
         os.close(fd)

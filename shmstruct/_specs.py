@@ -1,43 +1,46 @@
 """Field specifiers: what a user writes after ``=`` for fields that need more than a default value.
 
-Each specifier returns a small spec object but is typed to return ``Any`` (as pydantic's ``Field``
-and attrs' ``field`` are), so that ``label: str = text(16)`` type-checks and the type checker counts
-the field as having a default.
+At run time each specifier returns a small spec object; the typing facade (``__init__.pyi``) types
+each as the value the field holds (``text()`` as ``str``, ``array()`` as an ``NDArray``), so that
+``label: str = text(16)`` type-checks, ``label: int = text(16)`` does not, and the type checker
+counts the field as having a default.
 """
 
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-from numpy.typing import DTypeLike
+from ._record import Record
 
 __all__ = ["ArraySpec", "AtomicSpec", "NestedSpec", "TextSpec", "array", "atomic", "nested", "text"]
 
 
-@dataclass(frozen=True)
-class ArraySpec:
+class ArraySpec(Record):
     """A fixed-shape numeric array field, zero-filled, read as a numpy view."""
 
     shape: tuple[int, ...]
-    dtype: np.dtype[Any] | None
+    dtype: Any  # a numpy dtype, or None when the annotation names it
 
 
-@dataclass(frozen=True)
-class TextSpec:
+class TextSpec(Record):
     """A text field of at most ``max_bytes`` UTF-8 bytes."""
 
     max_bytes: int
     default: str
 
 
-@dataclass(frozen=True)
-class NestedSpec:
+class NestedSpec(Record):
     """A schema nested in place; ``overrides`` replace some of the nested class's defaults."""
 
-    overrides: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, Any]
+    schema: type[Any] | None = None
+
+
+class AtomicSpec(Record):
+    """An atomic integer field and its initial value."""
+
+    default: Any
 
 
 def _positive_int(value: object, what: str) -> int:
@@ -50,7 +53,7 @@ def _positive_int(value: object, what: str) -> int:
     return number
 
 
-def array(shape: int | tuple[int, ...], dtype: DTypeLike | None = None) -> Any:
+def array(shape: int | tuple[int, ...], dtype: Any = None) -> Any:
     """Declare a fixed-shape array field, stored in place and read as a zero-copy numpy view.
 
     Args:
@@ -59,7 +62,7 @@ def array(shape: int | tuple[int, ...], dtype: DTypeLike | None = None) -> Any:
             ``NDArray[np.float64]``; when both are given they must agree.
 
     Returns:
-        A spec that the schema turns into the field (typed ``Any`` for the type checker).
+        A spec that the schema turns into the field.
 
     Example:
         ``grid: NDArray[np.float64] = array((64, 64))``
@@ -68,7 +71,11 @@ def array(shape: int | tuple[int, ...], dtype: DTypeLike | None = None) -> Any:
     checked = tuple(_positive_int(d, "array() shape entries") for d in dims)
     if not checked:
         raise ValueError("array() needs at least one dimension, e.g. array((3,)); use a scalar field for one value")
-    return ArraySpec(checked, None if dtype is None else np.dtype(dtype))
+    if dtype is None:
+        return ArraySpec(checked, None)
+    import numpy as np  # an array field needs numpy anyway
+
+    return ArraySpec(checked, np.dtype(dtype))
 
 
 def text(max_bytes: int, default: str = "") -> Any:
@@ -84,22 +91,19 @@ def text(max_bytes: int, default: str = "") -> Any:
     return TextSpec(_positive_int(max_bytes, "text() max_bytes"), default)
 
 
-def nested(**overrides: Any) -> Any:
+def nested(schema: type[Any] | None = None, /, **overrides: Any) -> Any:
     """Declare a field that holds another schema in place, in the same shared block.
 
     The nested struct starts with its own class's defaults; keyword arguments override some.
+    Naming the class (``nested(Vec3, z=1.0)``) lets a type checker see the default's type; it
+    must then match the annotation.
 
     Example:
         ``origin: Vec3 = nested()`` or ``origin: Vec3 = nested(z=1.0)``
     """
-    return NestedSpec(dict(overrides))
-
-
-@dataclass(frozen=True)
-class AtomicSpec:
-    """An atomic integer field and its initial value."""
-
-    default: Any
+    if schema is not None and not isinstance(schema, type):
+        raise TypeError(f"nested() takes the nested SharedStruct class, then keyword overrides; got {schema!r}")
+    return NestedSpec(dict(overrides), schema)
 
 
 def atomic(default: int = 0) -> Any:

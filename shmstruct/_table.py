@@ -14,23 +14,24 @@ from __future__ import annotations
 import ctypes
 import operator
 from collections.abc import Iterator
-from typing import Any, Generic, TypeVar, overload
-
-import numpy as np
-from typing_extensions import ParamSpec, Self
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from ._errors import LogFullError
 from ._header import APPENDED, FLAGS, RING, read_field
 from ._lock import SharedLock
 from ._memory import SharedBlock
-from ._struct import bind_proxy, default_image
+from ._schema import from_address, schema_of
+from ._struct import SharedStruct, bind_proxy
+
+if TYPE_CHECKING:
+    import numpy as np
+    from typing_extensions import Self
+
+    Records = np.ndarray[Any, np.dtype[np.void]]
 
 __all__ = ["Log", "Table", "create_log", "create_table"]
 
-S = TypeVar("S")
-P = ParamSpec("P", default=...)
-
-Records = np.ndarray[Any, np.dtype[np.void]]
+S = TypeVar("S", bound=SharedStruct)
 
 
 class Table(Generic[S]):
@@ -47,11 +48,13 @@ class Table(Generic[S]):
     __slots__ = ("_block", "_itemsize", "_offset", "_schema", "_storage")
 
     def __init__(self, schema: type[S], block: SharedBlock, offset: int, rows: int) -> None:
+        import numpy as np  # tables are numpy structured arrays
+
         self._schema = schema
         self._block = block
         self._offset = offset
-        dtype: np.dtype[np.void] = schema.dtype  # type: ignore[attr-defined]
-        self._itemsize = dtype.itemsize
+        dtype = schema_of(schema).dtype
+        self._itemsize: int = dtype.itemsize
         self._storage: Records = np.ndarray((rows,), dtype=dtype, buffer=block.view_buffer(), offset=offset)
 
     def _rows(self) -> Records:
@@ -131,9 +134,8 @@ class Table(Generic[S]):
 
         One Python object per row and field: meant for small tables, reports and JSON.
         """
-        from ._snapshot import record_to_model
-
-        return [record_to_model(self._schema, record) for record in self.snapshot()]
+        compiled = schema_of(self._schema)
+        return [compiled.record_to_model(record) for record in self.snapshot()]
 
     @property
     def name(self) -> str:
@@ -174,10 +176,11 @@ def _attach_rows(schema: type[Any], name: str, block_schema: type[Any], offset: 
     return Table(schema, SharedBlock.attach(name, block_schema, from_pickle=True), offset, rows)
 
 
-def create_table(schema: type[S], rows: int, default_image: bytes, options: dict[str, Any]) -> Table[S]:
+def create_table(schema: type[S], rows: int, options: dict[str, Any]) -> Table[S]:
     """Allocate a table of ``rows`` records, each starting with the schema's defaults."""
     if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
         raise ValueError(f"{schema.__name__}.table() needs a whole number of rows >= 0, got {rows!r}")
+    default_image = schema_of(schema).default_image
     pattern = default_image if any(default_image) else b""  # a fresh block is already all zeros
     block = SharedBlock.create(schema, "table", rows * len(default_image), rows, pattern=pattern, **options)
     return Table(schema, block, block.data_offset, rows)
@@ -186,7 +189,7 @@ def create_table(schema: type[S], rows: int, default_image: bytes, options: dict
 # --------------------------------------------------------------------------- logs
 
 
-class Log(Table[S], Generic[S, P]):
+class Log(Table[S]):
     """A bounded append-only table: ``append(**fields)`` adds a checked row under the lock.
 
     ``len(log)``, ``records``, ``column()``, iteration and indexing cover the appended rows only.
@@ -205,8 +208,9 @@ class Log(Table[S], Generic[S, P]):
         self._appended = ctypes.c_int64.from_buffer(block.mmap, APPENDED)
         self._capacity = block.rows
         self._ring = bool(read_field(block.mmap, FLAGS) & RING)
-        self._default_image = default_image(schema)
-        self._prepare = schema._shm_prepare_  # type: ignore[attr-defined]
+        compiled = schema_of(schema)
+        self._default_image = compiled.default_image
+        self._prepare = compiled.prepare
 
     @property
     def capacity(self) -> int:
@@ -230,7 +234,7 @@ class Log(Table[S], Generic[S, P]):
             appended = self._appended.value
         return self._storage[: min(appended, self._capacity)]
 
-    def append(self, *args: P.args, **kwargs: P.kwargs) -> int:
+    def append(self, *args: Any, **kwargs: Any) -> int:
         """Add one row: the schema's defaults updated with the given fields, checked first.
 
         Returns:
@@ -257,7 +261,7 @@ class Log(Table[S], Generic[S, P]):
             slot = appended % self._capacity
             offset = self._offset + slot * itemsize
             self._block.mmap[offset : offset + itemsize] = self._default_image  # a C-level copy, unlike ctypes.memmove
-            row = self._schema.from_address(self._block.address + offset)  # type: ignore[attr-defined]
+            row = from_address(self._schema, self._block.address + offset)
             for store, prepared in writes:
                 store(row, prepared)
             self._appended.value = appended + 1
@@ -270,6 +274,8 @@ class Log(Table[S], Generic[S, P]):
             appended = self._appended.value
             copy = self._locked_copy()
         if self._ring and appended > self._capacity:
+            import numpy as np
+
             copy = np.roll(copy, -(appended % self._capacity))
         return copy
 
@@ -301,5 +307,5 @@ def create_log(schema: type[S], capacity: int, ring: bool, options: dict[str, An
     """Allocate an empty log with room for ``capacity`` rows of ``schema``."""
     if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
         raise ValueError(f"{schema.__name__}.log() needs a capacity of at least 1 row, got {capacity!r}")
-    itemsize: int = schema.dtype.itemsize  # type: ignore[attr-defined]
+    itemsize = schema_of(schema).size
     return Log(schema, SharedBlock.create(schema, "log", capacity * itemsize, capacity, ring=ring, **options))

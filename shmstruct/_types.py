@@ -1,23 +1,29 @@
 """The table of C scalar types a field can hold, the array-module type codes, and the sized aliases.
 
-A scalar type is accepted when it is one of the fixed-size ctypes types that
-``multiprocessing.Value`` documents (or their sized aliases such as ``c_int8``, which are the
-same classes). Everything about it that the rest of the package needs (its Python type, C name,
-numpy dtype and value range) lives in one :class:`ScalarType` row.
+A scalar type is one :class:`ScalarType` row: everything the rest of the package needs about it
+(its Python type, storage, C name, numpy dtype and value range). A type that ctypes has is stored
+by its ctypes class, so a read is ctypes' own C-level field read. A type that ctypes lacks (IEEE
+half precision, ``float16``) is stored in a ctypes integer of the same size, with ``encode`` and
+``decode`` hooks between the Python value and the stored bits: adding one is one row.
+
+Nothing here imports numpy: dtypes are kept as their numpy ``str`` spellings (``'<i8'``).
 """
 
 from __future__ import annotations
 
 import ctypes
+import math
+import struct
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Annotated, Any, TypeAlias
 
-import numpy as np
+from ._record import Record
 
 __all__ = [
     "TYPE_CODES",
     "ScalarType",
+    "float16",
     "float32",
     "float64",
     "int8",
@@ -32,33 +38,54 @@ __all__ = [
     "uint64",
 ]
 
-FLOAT32_MAX = float(np.finfo(np.float32).max)
+_ORDER = "<" if sys.byteorder == "little" else ">"
+
+FLOAT32_MAX: float = struct.unpack("<f", b"\xff\xff\x7f\x7f")[0]
 #: The largest double that rounds to a finite float32 (FLOAT32_MAX plus just under half a unit in
 #: the last place): C and numpy store anything up to it as FLOAT32_MAX.
-FLOAT32_LIMIT = float(np.nextafter(FLOAT32_MAX + 2.0**103, 0.0))
+FLOAT32_LIMIT = math.nextafter(FLOAT32_MAX + 2.0**103, 0.0)
+FLOAT16_MAX = 65504.0
+#: The same for half precision: values up to it round to FLOAT16_MAX, beyond it to inf.
+FLOAT16_LIMIT = math.nextafter(FLOAT16_MAX + 16.0, 0.0)
 DOUBLE_MAX = sys.float_info.max
 
 
-@dataclass(frozen=True)
-class ScalarType:
+class ScalarType(Record):
     """One row of the scalar type table.
 
     Attributes:
-        ctype: The ctypes class that stores the value.
+        ctype: The ctypes class that stores the value (for a type ctypes lacks, an integer type of
+            the same size that holds its bits).
         python_type: What a read returns: ``int``, ``float``, ``bool``, ``bytes`` (``c_char``)
             or ``str`` (``c_wchar``).
         c_name: The C spelling shown in layout tables (``int8_t``, ``double``...).
-        dtype: The numpy dtype with the same size and meaning.
+        dtype_str: The numpy dtype with the same size and meaning, as numpy spells it (``'<i8'``).
         low: The smallest storable value (numbers only).
         high: The largest storable value (numbers only).
+        encode: For a type ctypes lacks: the stored bits of a checked Python value.
+        decode: For a type ctypes lacks: the Python value of stored bits.
     """
 
     ctype: type[Any]
     python_type: type
     c_name: str
-    dtype: np.dtype[Any]
+    dtype_str: str
     low: int | float | None = None
     high: int | float | None = None
+    encode: Callable[[Any], Any] | None = None
+    decode: Callable[[Any], Any] | None = None
+
+    @property
+    def dtype(self) -> Any:
+        """The numpy dtype (imports numpy)."""
+        import numpy as np
+
+        return np.dtype(self.dtype_str)
+
+    @property
+    def size(self) -> int:
+        """Bytes per value."""
+        return ctypes.sizeof(self.ctype)
 
     @property
     def range_text(self) -> str:
@@ -75,10 +102,27 @@ class ScalarType:
 
 
 def _integer_row(ctype: type[Any]) -> ScalarType:
-    bits = ctypes.sizeof(ctype) * 8
+    size = ctypes.sizeof(ctype)
+    bits = size * 8
     signed = ctype(-1).value == -1
     low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
-    return ScalarType(ctype, int, f"{'' if signed else 'u'}int{bits}_t", np.dtype(ctype), low, high)
+    dtype_str = f"{'|' if size == 1 else _ORDER}{'i' if signed else 'u'}{size}"
+    return ScalarType(ctype, int, f"{'' if signed else 'u'}int{bits}_t", dtype_str, low, high)
+
+
+def _half_bits(value: float) -> int:
+    bits: int = struct.unpack("=H", struct.pack("=e", value))[0]
+    return bits
+
+
+def _half_value(bits: int) -> float:
+    value: float = struct.unpack("=e", struct.pack("=H", bits))[0]
+    return value
+
+
+class c_float16(ctypes.c_uint16):
+    """IEEE 754 half precision, which ctypes lacks: a marker for ``Annotated[float, ...]`` (the alias
+    ``shmstruct.float16``); the value is stored as its 16 bits in a ``c_uint16``."""
 
 
 def _build_table() -> dict[type[Any], ScalarType]:
@@ -89,14 +133,15 @@ def _build_table() -> dict[type[Any], ScalarType]:
     )  # fmt: skip
     for ctype in integers:
         table[ctype] = _integer_row(ctype)
-    table[ctypes.c_float] = ScalarType(
-        ctypes.c_float, float, "float", np.dtype(np.float32), -FLOAT32_LIMIT, FLOAT32_LIMIT
+    table[ctypes.c_float] = ScalarType(ctypes.c_float, float, "float", f"{_ORDER}f4", -FLOAT32_LIMIT, FLOAT32_LIMIT)
+    table[ctypes.c_double] = ScalarType(ctypes.c_double, float, "double", f"{_ORDER}f8", -DOUBLE_MAX, DOUBLE_MAX)
+    table[c_float16] = ScalarType(  # stored as its bits, in a ctypes integer of its size
+        ctypes.c_uint16, float, "_Float16", f"{_ORDER}f2", -FLOAT16_LIMIT, FLOAT16_LIMIT, _half_bits, _half_value
     )
-    table[ctypes.c_double] = ScalarType(ctypes.c_double, float, "double", np.dtype(np.float64), -DOUBLE_MAX, DOUBLE_MAX)
-    table[ctypes.c_bool] = ScalarType(ctypes.c_bool, bool, "bool", np.dtype(np.bool_), False, True)
-    table[ctypes.c_char] = ScalarType(ctypes.c_char, bytes, "char", np.dtype("S1"))
+    table[ctypes.c_bool] = ScalarType(ctypes.c_bool, bool, "bool", "|b1", False, True)
+    table[ctypes.c_char] = ScalarType(ctypes.c_char, bytes, "char", "|S1")
     if ctypes.sizeof(ctypes.c_wchar) == 4:  # numpy's 'U1' is UCS-4: only then do the layouts agree
-        table[ctypes.c_wchar] = ScalarType(ctypes.c_wchar, str, "wchar_t", np.dtype("U1"))
+        table[ctypes.c_wchar] = ScalarType(ctypes.c_wchar, str, "wchar_t", f"{_ORDER}U1")
     return table
 
 
@@ -113,8 +158,13 @@ TYPE_CODES: dict[str, type[Any]] = {
 #: What a bare Python annotation stores.
 _PYTHON_DEFAULTS: dict[type, type[Any]] = {int: ctypes.c_int64, float: ctypes.c_double, bool: ctypes.c_bool}
 
+#: The rows of numpy dtypes, for array elements: ``'<f8'`` -> the double row.
+_BY_DTYPE: dict[str, ScalarType] = {}
+for _row in SCALAR_TYPES.values():
+    _BY_DTYPE.setdefault(_row.dtype_str, _row)
 
-def scalar_type_of(ctype: type[Any]) -> ScalarType | None:
+
+def scalar_type_of(ctype: Any) -> ScalarType | None:
     """The table row of a ctypes class, or ``None`` when it cannot live in a schema."""
     try:
         return SCALAR_TYPES.get(ctype)
@@ -128,6 +178,11 @@ def scalar_type_for_python(python_type: Any) -> ScalarType | None:
     return None if ctype is None else SCALAR_TYPES[ctype]
 
 
+def scalar_type_of_dtype(dtype_str: str) -> ScalarType | None:
+    """The row of a numpy dtype spelling (``'<f8'``), or ``None``."""
+    return _BY_DTYPE.get(dtype_str)
+
+
 int8: TypeAlias = Annotated[int, ctypes.c_int8]
 int16: TypeAlias = Annotated[int, ctypes.c_int16]
 int32: TypeAlias = Annotated[int, ctypes.c_int32]
@@ -136,5 +191,6 @@ uint8: TypeAlias = Annotated[int, ctypes.c_uint8]
 uint16: TypeAlias = Annotated[int, ctypes.c_uint16]
 uint32: TypeAlias = Annotated[int, ctypes.c_uint32]
 uint64: TypeAlias = Annotated[int, ctypes.c_uint64]
+float16: TypeAlias = Annotated[float, c_float16]
 float32: TypeAlias = Annotated[float, ctypes.c_float]
 float64: TypeAlias = Annotated[float, ctypes.c_double]

@@ -106,10 +106,38 @@ def test_unsupported_declarations_fail_at_class_definition(annotation: Any, defa
     assert isinstance(info.value, TypeError)
 
 
-@pytest.mark.parametrize("name", ["lock", "snapshot", "update", "layout", "dtype", "name", "_private", "from_buffer"])
-def test_reserved_and_private_names_are_rejected(name: str) -> None:
+@pytest.mark.parametrize("name", ["lock", "_private", "__dunder__"])
+def test_only_lock_and_private_names_are_reserved(name: str) -> None:
     with pytest.raises(SchemaError, match=f"S.{name}"):
         type(SharedStruct)("S", (SharedStruct,), {"__annotations__": {name: int}, name: 0})
+
+
+@pytest.mark.parametrize("hook", ["__init__", "__post_init__", "__new__", "__setattr__", "__delattr__"])
+def test_an_instance_hook_is_refused_not_ignored(hook: str) -> None:
+    def method(self: Any, *args: Any) -> None:
+        raise AssertionError("never called")
+
+    with pytest.raises(SchemaError, match=rf"^S\.{hook}: "):
+        type(SharedStruct)("S", (SharedStruct,), {"__annotations__": {"v": int}, "v": 0, hook: method})
+
+
+def test_methods_and_properties_of_a_schema_work() -> None:
+    class Interval(SharedStruct):
+        low: float = 0.0
+        high: float = 1.0
+
+        @property
+        def width(self) -> float:
+            return self.high - self.low
+
+        def widen(self, by: float) -> None:
+            with self.lock:
+                self.low -= by
+                self.high += by
+
+    with Interval() as interval:
+        interval.widen(0.5)
+        assert (interval.low, interval.high, interval.width) == (-0.5, 1.5, 2.0)
 
 
 def test_invalid_defaults_are_rejected_at_definition() -> None:

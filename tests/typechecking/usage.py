@@ -1,4 +1,4 @@
-"""Type-checked with mypy --strict by tests/test_typing.py: positive lines use assert_type;
+"""Type-checked with mypy --strict (and pyright) by tests/test_typing.py: positive lines use assert_type;
 each line that must fail carries `# type: ignore[code]`, and warn_unused_ignores makes an
 expected error that mypy does not report a failure."""
 
@@ -62,7 +62,7 @@ assert_type(s.origin, Vec3)
 assert_type(s.origin.x, float)
 assert_type(s.lock, SharedLock)
 assert_type(s.lock.acquire(timeout=1.0), bool)
-assert_type(State.dtype, np.dtype[np.void])
+assert_type(shmstruct.layout(State), shmstruct.Layout)
 assert_type(shmstruct.fields(State), tuple[shmstruct.Field, ...])
 
 # Writes of the right type.
@@ -71,25 +71,25 @@ with s.lock:
 s.temperature = 3  # int is acceptable where float is declared
 s.grid[:, 0] = 1.0
 s.grid = np.zeros((4, 3))
-s.update(steps=2, running=False)
-snap = s.snapshot()
+shmstruct.update(s, steps=2, running=False)
+snap = shmstruct.snapshot(s)
 
 # Tables and logs are generic in their schema; a log's append takes the schema's keywords.
-rows = State.table(3)
+rows = shmstruct.table(State, 3)
 assert_type(rows, shmstruct.Table[State])
 assert_type(rows[0], State)
 assert_type(rows[0].origin.x, float)
 assert_type(rows[0:2], shmstruct.Table[State])
-assert_type(rows.records, np.ndarray[Any, np.dtype[np.void]])
-assert_type(rows.column("steps"), np.ndarray[Any, Any])
-assert_type(rows.snapshot(), np.ndarray[Any, np.dtype[np.void]])
+assert_type(rows.records, NDArray[np.void])
+assert_type(rows.column("steps"), NDArray[Any])
+assert_type(rows.snapshot(), NDArray[np.void])
 for row in rows:
     assert_type(row, State)
-log = State.log(10, ring=True)
+log = shmstruct.log(State, 10, ring=True)
 assert_type(log[0], State)
 assert_type(log.append(steps=1, label="x", grid=np.zeros((4, 3))), int)
 assert_type(log.capacity, int)
-required_log = Required.log(4)
+required_log = shmstruct.log(Required, 4)
 required_log.append(x=3)
 
 
@@ -101,14 +101,15 @@ def add_row(entries: shmstruct.Log[State]) -> int:
 add_row(log)
 
 # Names, attaching, options and closing.
-assert_type(s.name, str)
-assert_type(State.attach(s.name), State)
-assert_type(State.options(name="typed-state", keep=False, mode=0o600)(steps=3), State)
+assert_type(shmstruct.segment_name(s), str)
+assert_type(shmstruct.attach(State, shmstruct.segment_name(s)), State)
+assert_type(shmstruct.options(State, name="typed-state", keep=False, mode=0o600)(steps=3), State)
 assert_type(shmstruct.Table.attach(rows.name, State), shmstruct.Table[State])
-assert_type(shmstruct.Log.attach(log.name, State), shmstruct.Log[State])
+assert_type(shmstruct.Log.attach(log.name, State)[0], State)
+assert_type(shmstruct.snapshot(rows), NDArray[np.void])
 with State() as temporary:
     assert_type(temporary, State)
-with State.table(2) as scoped_rows:
+with shmstruct.table(State, 2) as scoped_rows:
     assert_type(scoped_rows, shmstruct.Table[State])
 assert_type(s.lock.holder, int | None)
 assert_type(s.lock.recoveries, int)
@@ -137,18 +138,51 @@ assert_type(int(h.small), int)
 h.total.store(7)
 h.total.notify_all()
 h.total = 8
-h.update(total=9, small=1)
-atomic_rows = Hits.table(2)
+shmstruct.update(h, total=9, small=1)
+atomic_rows = shmstruct.table(Hits, 2)
 assert_type(atomic_rows[0].total.add(1), int)
-atomic_log = Hits.log(4)
+atomic_log = shmstruct.log(Hits, 4)
 atomic_log.append(total=1, small=2)
-s.close()
+shmstruct.close(s)
 shmstruct.unlink("typed-state")
 
+
+# The namespace belongs to the user: fields may take the names of the operations.
+class Job(SharedStruct):
+    name: str = text(32)
+    log: str = text(64)
+    table: int = 0
+    update: float = 0.0
+    snapshot: bool = False
+    layout: int = 0
+    dtype: int = 0
+    options: int = 0
+    attach: int = 0
+    close: int = 0
+
+
+job = Job(name="render", table=3)
+assert_type(job.name, str)
+assert_type(job.log, str)
+assert_type(job.close, int)
+assert_type(shmstruct.segment_name(job), str)
+assert_type(shmstruct.table(Job, 2)[0].name, str)
+shmstruct.close(job)
+
+
+# A specifier is typed as the value the field holds.
+class Origin(SharedStruct):
+    at: Vec3 = nested(Vec3, z=1.0)
+    tag: str = text(4, "a")
+
+
 # Must fail.
-State.options(name="x")(stpes=1)  # type: ignore[call-arg]
-State.options(nme="x")  # type: ignore[call-arg]
-State.attach(3)  # type: ignore[arg-type]
+shmstruct.options(State, name="x")(stpes=1)  # type: ignore[call-arg]
+shmstruct.options(State, nme="x")  # type: ignore[call-arg]
+shmstruct.attach(State, 3)  # type: ignore[arg-type]
+shmstruct.table(int, 3)  # type: ignore[type-var]
+shmstruct.update(s, s)  # type: ignore[call-arg]
+s.update(steps=1)  # type: ignore[attr-defined]
 s.steps = "many"  # type: ignore[assignment]
 s.running = 1.5  # type: ignore[assignment]
 log.append(stpes=1)  # type: ignore[call-arg]
@@ -175,3 +209,8 @@ h.total.increment(1)  # type: ignore[attr-defined]
 atomic_log.append(total="x")  # type: ignore[arg-type]
 s.lock.wait_for(3)  # type: ignore[arg-type]
 s.lock.notify("all")  # type: ignore[arg-type]
+
+
+class WrongSpecifier(SharedStruct):
+    label: int = text(16)  # type: ignore[assignment]
+    where: Vec3 = nested(Origin)  # type: ignore[assignment]

@@ -1,0 +1,89 @@
+"""The kinds of field: one class each, and the two things done across all of them.
+
+Adding a kind of field means writing one :class:`Field` subclass in a module here and listing it
+in :data:`KINDS`; nothing outside this package tests a field's kind.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._base import MISSING, Declaration, Field, Preparer, Store, compiled_schema
+from .array import ArrayField
+from .atomic import AtomicField
+from .nested import NestedField
+from .scalar import ScalarField
+from .text import TextField, decode_text
+
+__all__ = [
+    "KINDS",
+    "MISSING",
+    "ArrayField",
+    "AtomicField",
+    "Field",
+    "NestedField",
+    "Preparer",
+    "ScalarField",
+    "Store",
+    "TextField",
+    "compiled_schema",
+    "decode_record",
+    "decode_text",
+    "record_dtype",
+    "resolve_field",
+]
+
+#: The kinds, in the order they are offered a declaration; the scalar kind takes whatever is left
+#: (or explains why it cannot live in shared memory).
+KINDS: tuple[type[Field], ...] = (AtomicField, NestedField, TextField, ArrayField, ScalarField)
+
+_BY_NAME: dict[str, type[Field]] = {kind.kind: kind for kind in KINDS}
+
+
+def resolve_field(owner: str, name: str, annotation: Any, default: Any) -> Field:
+    """Turn one declaration ``name: annotation = default`` into a :class:`Field` (offset not yet known).
+
+    Raises:
+        SchemaError: The declaration cannot live in shared memory; the message says what to write.
+    """
+    declaration = Declaration.parse(owner, name, annotation, default)
+    for kind in KINDS:
+        field = kind.resolve(declaration)
+        if field is not None:
+            return field
+    raise AssertionError("the scalar kind resolves every declaration")  # pragma: no cover
+
+
+def _kind_of(entry: dict[str, Any]) -> type[Field]:
+    kind = _BY_NAME.get(entry.get("kind"))  # type: ignore[arg-type]
+    if kind is None:
+        raise ValueError(f"field {entry.get('name')!r} has an unknown kind {entry.get('kind')!r}")
+    return kind
+
+
+def record_dtype(description: dict[str, Any]) -> Any:
+    """The numpy structured dtype a schema description lays out: the one dtype builder (a schema's
+    own ``dtype`` is built from its description too, so both always agree).
+
+    Raises:
+        ValueError, TypeError, KeyError: The description is not a valid layout.
+    """
+    import numpy as np
+
+    entries = description["fields"]
+    spec: Any = {
+        "names": [entry["name"] for entry in entries],
+        "formats": [_kind_of(entry).entry_dtype(entry) for entry in entries],
+        "offsets": [entry["offset"] for entry in entries],
+        "itemsize": description["itemsize"],
+    }
+    dtype = np.dtype(spec)
+    return dtype
+
+
+def decode_record(record: Any, description: dict[str, Any], for_json: bool) -> dict[str, Any]:
+    """The values of one numpy record of a described schema, field by field: Python values (for
+    snapshots) or JSON-ready ones (``for_json``, for the command line). Nested structs become dicts."""
+    return {
+        entry["name"]: _kind_of(entry).decode(record[entry["name"]], entry, for_json) for entry in description["fields"]
+    }

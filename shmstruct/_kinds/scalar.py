@@ -1,0 +1,213 @@
+"""Scalar fields: one C number, bool or character, read and written as a Python value.
+
+``steps: int = 0``, ``level: shmstruct.int8 = 0``, ``legacy: Annotated[int, ctypes.c_int] = 0``,
+``code: Annotated[int, "I"] = 0``. A read is ctypes' own C-level field read; a write of an exact
+``int``, ``float`` or ``bool`` within range is checked and stored in C (the ``FieldSetter`` fast
+path), anything else goes through the checks below. A type ctypes lacks (``float16``) is read
+and written through its row's ``decode`` / ``encode`` hooks.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+import types
+import typing
+from typing import Any, Union
+
+from .._errors import FieldTypeError, FieldValueError, short_repr
+from .._types import ScalarType, scalar_type_for_python, scalar_type_of
+from ._base import Declaration, Field, Preparer, Store, ctypes_rejection, is_bool, is_ctypes_class
+
+__all__ = ["ScalarField"]
+
+_SUPPORTED = (
+    "int, float, bool, a sized alias (shmstruct.int8 ... float64), Annotated[int, ctypes.c_int] or a type code "
+    "such as Annotated[int, 'I'], str = text(n), NDArray[...] = array(shape), or a nested SharedStruct = nested()"
+)
+
+
+def _describe_unsupported(base: Any) -> str:
+    origin = typing.get_origin(base)
+    if origin is Union or origin is types.UnionType:
+        return (
+            f"{base!r} cannot live in shared memory (a slot has one fixed type); "
+            "store a sentinel value or add a bool field beside it"
+        )
+    if base in (list, dict, set, tuple) or origin in (list, dict, set, tuple):
+        return f"{base!r} cannot live in shared memory (its size is not fixed); use array(shape) for fixed-size numbers"
+    if base is bytes:
+        return (
+            "bytes needs a fixed size: use Annotated[bytes, ctypes.c_char] for one byte, "
+            "text(n) or array((n,), np.uint8)"
+        )
+    if is_ctypes_class(base):
+        row = scalar_type_of(base)
+        if row is None:
+            return ctypes_rejection(base)
+        return (
+            f"write Annotated[{row.python_type.__name__}, ctypes.{base.__name__}] so reads are typed as Python values"
+        )
+    if type(base).__name__ == "FieldInfo":
+        return "put pydantic constraints in the annotation: Annotated[int, Field(ge=0)] = 0"
+    return f"{base!r} cannot live in shared memory; supported are {_SUPPORTED}"
+
+
+def _type_error(qualname: str, expected: str, value: Any) -> FieldTypeError:
+    return FieldTypeError(f"{qualname} expects {expected}, got {type(value).__name__} {short_repr(value)}")
+
+
+def range_error(qualname: str, row: ScalarType, value: Any) -> FieldValueError:
+    """The error for a number outside a scalar type's range."""
+    return FieldValueError(
+        f"{qualname}: {short_repr(value)} is out of range for {row.c_name} (allowed {row.range_text})"
+    )
+
+
+def scalar_preparer(qualname: str, row: ScalarType) -> Preparer:
+    """The checks for one value of type ``row`` (also an array's element type, and atomics)."""
+    low: Any = row.low  # set for the int and float rows, the only ones that compare against them
+    high: Any = row.high
+    if row.python_type is int:
+
+        def prepare_int(value: Any) -> int:
+            if value.__class__ is int and low <= value <= high:  # the common case, checked at once
+                return int(value)
+            if is_bool(value):
+                raise _type_error(qualname, "an int", value)
+            try:
+                number = operator.index(value)
+            except TypeError:
+                raise _type_error(qualname, "an int", value) from None
+            if not low <= number <= high:
+                raise range_error(qualname, row, value)
+            return number
+
+        return prepare_int
+    if row.python_type is float:
+
+        def prepare_float(value: Any) -> float:
+            if value.__class__ is float and low <= value <= high:  # the common case (nan and inf go on)
+                return float(value)
+            if is_bool(value) or not isinstance(value, numbers.Real):
+                raise _type_error(qualname, "a float", value)
+            try:
+                number = float(value)
+            except OverflowError:
+                raise range_error(qualname, row, value) from None
+            if math.isfinite(number) and not low <= number <= high:
+                raise range_error(qualname, row, value)
+            return number
+
+        return prepare_float
+    if row.python_type is bool:
+
+        def prepare_bool(value: Any) -> bool:
+            if not is_bool(value):
+                raise _type_error(qualname, "a bool", value)
+            return bool(value)
+
+        return prepare_bool
+    single: Any = row.python_type  # bytes for c_char, str for c_wchar
+
+    def prepare_char(value: Any) -> Any:
+        if not isinstance(value, single):
+            raise _type_error(qualname, f"a {single.__name__} of length 1", value)
+        if len(value) != 1:
+            raise FieldValueError(
+                f"{qualname} holds exactly one character, got {short_repr(value)} (length {len(value)})"
+            )
+        return value
+
+    return prepare_char
+
+
+class _Decoded:
+    """The attribute of a scalar whose type ctypes lacks: reads decode the stored bits."""
+
+    def __init__(self, cfield: Any, decode: Any) -> None:
+        self.cfield = cfield
+        self.decode = decode
+
+    def __get__(self, obj: Any, owner: type[Any] | None = None) -> Any:
+        if obj is None:
+            return self
+        return self.decode(self.cfield.__get__(obj, owner))
+
+
+class ScalarField(Field):
+    """A scalar field: one value of a row of the scalar type table."""
+
+    kind = "scalar"
+    locked = False
+
+    @classmethod
+    def resolve(cls, declaration: Declaration) -> Field | None:
+        """Every declaration no other kind claims ends here: a scalar, or a clear error."""
+        row, base = declaration.storage, declaration.base
+        if row is None:
+            row = scalar_type_for_python(base)
+            if row is None:
+                raise declaration.fail(_describe_unsupported(base))
+        if base is not row.python_type:
+            raise declaration.fail(
+                f"{row.ctype.__name__} stores {row.python_type.__name__} values, but the annotation says "
+                f"{getattr(base, '__name__', base)}; write Annotated[{row.python_type.__name__}, ...]"
+            )
+        return cls(
+            declaration.name, declaration.owner, declaration.annotation, row.ctype, row.c_name,
+            default=declaration.default, scalar=row, constraints=declaration.constraints,
+        )  # fmt: skip
+
+    @property
+    def row(self) -> ScalarType:
+        """The scalar type row (always set for scalars)."""
+        assert self.scalar is not None
+        return self.scalar
+
+    def preparer(self) -> Preparer:
+        row = self.row
+        prepare = self.with_constraints(scalar_preparer(self.qualname, row), row.python_type, check_stored=True)
+        encode = row.encode
+        if encode is None:
+            return prepare
+
+        def prepare_encoded(value: Any) -> Any:
+            return encode(prepare(value))
+
+        return prepare_encoded
+
+    def storer(self, cfield: Any) -> Store:
+        store: Store = cfield.__set__  # ctypes' own field
+        return store
+
+    def attribute(self, cfield: Any) -> Any:
+        decode = self.row.decode
+        return None if decode is None else _Decoded(cfield, decode)
+
+    def fast_write(self, cfield: Any, store: Store) -> tuple[Any, Any, Any, type] | None:
+        row = self.row
+        if self.constraints or row.encode is not None or row.python_type not in (int, float, bool):
+            return None
+        return (cfield, row.low, row.high, row.python_type)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "dtype": self.row.dtype_str}
+
+    @classmethod
+    def entry_dtype(cls, entry: dict[str, Any]) -> Any:
+        import numpy as np
+
+        return np.dtype(entry["dtype"])
+
+    def model_type(self) -> Any:
+        python_type = self.row.python_type
+        return annotated_if(python_type, self.constraints)
+
+
+def annotated_if(python_type: type, constraints: tuple[Any, ...]) -> Any:
+    """``python_type``, or ``Annotated[python_type, *constraints]`` when there are constraints."""
+    from ._base import annotated
+
+    return annotated(python_type, constraints) if constraints else python_type
