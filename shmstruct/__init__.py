@@ -28,10 +28,10 @@ from ._errors import (
     ShmStructError,
 )
 from ._fields import MISSING, Field, fields
+from ._inspect import remove as unlink
 from ._layout import Layout
+from ._lifecycle import HANDOFF_GRACE
 from ._lock import SharedLock
-from ._memory import HANDOFF_GRACE
-from ._memory import remove as unlink
 from ._naming import MAX_NAME_LENGTH
 from ._snapshot import snapshot_model
 from ._specs import array, atomic, nested, text

@@ -24,13 +24,14 @@ import numpy as np
 from typing_extensions import dataclass_transform
 
 from ._atomic import Atomic
+from ._block import DEFAULT_MODE, SharedBlock
 from ._checks import Preparer, array_preparer, decode_text, scalar_preparer, short_repr, text_preparer, with_constraints
 from ._errors import FieldTypeError, SchemaError
 from ._fields import MISSING, Field, resolve_field
 from ._header import CHANGES
 from ._layout import Layout, compile_layout, same_offsets
+from ._lifecycle import Reference, What, reference_to, register_builder
 from ._lock import SharedLock
-from ._memory import DEFAULT_MODE, SharedBlock
 from ._native import FieldSetter
 from ._specs import NestedSpec
 
@@ -472,9 +473,12 @@ def bind_proxy(cls: Any, block: SharedBlock, offset: int) -> Any:
     return obj
 
 
-def attach_proxy(cls: Any, name: str, offset: int, block_schema: type[Any]) -> Any:
+def _rebuild_proxy(block: SharedBlock, reference: Reference) -> Any:
     """Rebuild a proxy from its pickled reference: the same block, the same lock."""
-    return bind_proxy(cls, SharedBlock.attach(name, block_schema, from_pickle=True), offset)
+    return bind_proxy(reference.cls, block, reference.offset)
+
+
+register_builder(What.STRUCT, _rebuild_proxy)
 
 
 # --------------------------------------------------------------------------- the runtime base
@@ -604,8 +608,7 @@ class _StructMethods:
 
     def __reduce__(self) -> tuple[Any, ...]:
         block = _block_of(self)
-        name, block_schema = block.pickled()
-        return (attach_proxy, (type(self), name, block.offset_of(self), block_schema))
+        return reference_to(block, What.STRUCT, type(self), block.offset_of(self))
 
     def __copy__(self) -> Any:
         raise TypeError(f"{type(self).__name__} is a view of shared memory; use .snapshot() for a private copy")
