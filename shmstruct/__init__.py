@@ -43,11 +43,11 @@ from ._functions import (
     table,
     update,
 )
+from ._inspect import remove as unlink
 from ._kinds import MISSING, Field
 from ._layout import Layout
+from ._lifecycle import HANDOFF_GRACE
 from ._lock import SharedLock
-from ._memory import HANDOFF_GRACE
-from ._memory import remove as unlink
 from ._naming import MAX_NAME_LENGTH
 from ._specs import array, atomic, nested, text
 from ._struct import SharedStruct

@@ -18,12 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from ._block import map_segment
 from ._errors import SharedMemoryGoneError, ShmStructError
 from ._files import open_segment, read_bytes
 from ._header import APPENDED, FIXED_PART, FLAGS, KEEP, LOCK, RING, HeaderInfo, read_field, read_header
+from ._inspect import collect_garbage, live_names, peek, remove
 from ._kinds import decode_record
 from ._lock import SharedLock
-from ._memory import collect_garbage, live_names, map_segment, peek, remove
 
 __all__ = ["main"]
 
@@ -195,12 +196,12 @@ def _watch(name: str, interval: float, count: int | None, limit: int) -> int:
 
 
 def _gc() -> int:
-    removed, skipped = collect_garbage()
-    for name in removed:
+    collected = collect_garbage()
+    for name in collected.removed:
         print(f"removed {name}")
-    for line in skipped:
+    for line in collected.skipped:
         print(f"left alone: {line}")
-    if not removed:
+    if not collected.removed:
         print("nothing to remove")
     return 0
 

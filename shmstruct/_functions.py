@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._block import DEFAULT_MODE, SharedBlock
 from ._errors import short_repr
 from ._kinds import Field
 from ._layout import Layout
-from ._memory import DEFAULT_MODE, SharedBlock
 from ._proxy import block_of
 from ._schema import schema_of
 from ._struct import StructFactory, attach_struct, segment_options, take_snapshot, update_struct

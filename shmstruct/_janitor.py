@@ -1,5 +1,5 @@
 """The watcher a creating process leaves behind (started isolated, from "/"; see
-:func:`shmstruct._memory._hand_off_at_exit`).
+:func:`shmstruct._lifecycle._hand_off_at_exit`).
 
 A process that created blocks and exits while other processes still use them (or while references
 to them are still in flight) starts this watcher in a session of its own. Once a second it checks
@@ -14,7 +14,7 @@ import sys
 import time
 
 from ._files import Identity
-from ._memory import decode_watched, settle
+from ._lifecycle import Settled, decode_watched, settle
 
 __all__ = ["main", "watch"]
 
@@ -27,7 +27,7 @@ def watch(segments: list[tuple[str, Identity]], poll: float = POLL_SECONDS) -> N
     pending = set(segments)
     while pending:
         for name, identity in sorted(pending, key=lambda entry: entry[0]):
-            if settle(name, identity)[0] != "wanted":
+            if settle(name, identity).outcome is not Settled.WANTED:
                 pending.discard((name, identity))
         if pending:
             time.sleep(poll)  # a watcher polls: there is no event for "a process died"

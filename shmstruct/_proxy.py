@@ -11,8 +11,8 @@ import ctypes
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._block import SharedBlock
     from ._lock import SharedLock
-    from ._memory import SharedBlock
 
 __all__ = ["block_of", "lock_of", "locked_bytes", "root_dict"]
 

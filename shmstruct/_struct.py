@@ -22,10 +22,12 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
+from ._block import DEFAULT_MODE, SharedBlock
+from ._cpython import namespace_annotations
 from ._errors import SchemaError
 from ._kinds import MISSING, Field, compiled_schema, resolve_field
 from ._layout import Layout, compile_layout, same_offsets
-from ._memory import DEFAULT_MODE, SharedBlock
+from ._lifecycle import Reference, What, reference_to, register_builder
 from ._native import FieldSetter
 from ._proxy import block_of, lock_of
 from ._schema import Schema, from_buffer, schema_of
@@ -70,13 +72,6 @@ def _make_setattr(schema: Schema) -> Callable[[Any, str, Any], None]:
 
     # The fast path (an exact int, float or bool within range) runs in C; everything else here.
     return FieldSetter(writers, slow_write)
-
-
-def _annotations_of(namespace: dict[str, Any]) -> dict[str, Any]:
-    if "__annotations__" in namespace:
-        return dict(namespace["__annotations__"])
-    annotate = namespace.get("__annotate__")  # Python 3.14: annotations are evaluated lazily
-    return dict(annotate(1)) if callable(annotate) else {}
 
 
 def _evaluate(owner: str, name: str, annotation: Any, namespace: dict[str, Any]) -> Any:
@@ -127,7 +122,7 @@ class SchemaMeta(_StructType):  # type: ignore[misc]
         parent_layout = parent.layout if parent is not None else None
         inherited = {f.name for f in parent_layout.fields} if parent_layout else set()
         own: list[Field] = []
-        for field_name, raw in _annotations_of(namespace).items():
+        for field_name, raw in namespace_annotations(namespace).items():
             annotation = _evaluate(name, field_name, raw, namespace)
             if _is_classvar(annotation):
                 continue
@@ -199,9 +194,12 @@ def attach_struct(cls: Any, name: str) -> Any:
     return bind_proxy(cls, block, block.data_offset)
 
 
-def attach_proxy(cls: Any, name: str, offset: int, block_schema: type[Any]) -> Any:
+def _rebuild_proxy(block: SharedBlock, reference: Reference) -> Any:
     """Rebuild a proxy from its pickled reference: the same block, the same lock."""
-    return bind_proxy(cls, SharedBlock.attach(name, block_schema, from_pickle=True), offset)
+    return bind_proxy(reference.cls, block, reference.offset)
+
+
+register_builder(What.STRUCT, _rebuild_proxy)
 
 
 class StructFactory:
@@ -343,8 +341,7 @@ class SharedStruct(ctypes.Structure, metaclass=SchemaMeta):
 
     def __reduce__(self) -> tuple[Any, ...]:
         block = block_of(self)
-        name, block_schema = block.pickled()
-        return (attach_proxy, (type(self), name, block.offset_of(self), block_schema))
+        return reference_to(block, What.STRUCT, type(self), block.offset_of(self))
 
     def __copy__(self) -> Any:
         raise TypeError(

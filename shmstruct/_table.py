@@ -16,10 +16,11 @@ import operator
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
+from ._block import SharedBlock
 from ._errors import LogFullError
 from ._header import APPENDED, FLAGS, RING, read_field
+from ._lifecycle import Reference, What, reference_to, register_builder
 from ._lock import SharedLock
-from ._memory import SharedBlock
 from ._schema import from_address, schema_of
 from ._struct import SharedStruct, bind_proxy
 
@@ -165,15 +166,17 @@ class Table(Generic[S]):
         self.close()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        name, block_schema = self._block.pickled()
-        return (_attach_rows, (self._schema, name, block_schema, self._offset, len(self._storage)))
+        return reference_to(self._block, What.TABLE, self._schema, self._offset, len(self._storage))
 
     def __repr__(self) -> str:
         return f"<Table[{self._schema.__name__}] of {len(self)} rows in {self._block.name!r}>"
 
 
-def _attach_rows(schema: type[Any], name: str, block_schema: type[Any], offset: int, rows: int) -> Table[Any]:
-    return Table(schema, SharedBlock.attach(name, block_schema, from_pickle=True), offset, rows)
+def _rebuild_rows(block: SharedBlock, reference: Reference) -> Table[Any]:
+    return Table(reference.cls, block, reference.offset, reference.rows)
+
+
+register_builder(What.TABLE, _rebuild_rows)
 
 
 def create_table(schema: type[S], rows: int, options: dict[str, Any]) -> Table[S]:
@@ -291,16 +294,18 @@ class Log(Table[S]):
         return Log(schema, SharedBlock.attach(name, schema, "log"))
 
     def __reduce__(self) -> tuple[Any, ...]:
-        name, _ = self._block.pickled()
-        return (_attach_log, (self._schema, name))
+        return reference_to(self._block, What.LOG, self._schema)
 
     def __repr__(self) -> str:
         ring = ", ring" if self._ring else ""
         return f"<Log[{self._schema.__name__}] of {len(self)}/{self._capacity} rows{ring} in {self._block.name!r}>"
 
 
-def _attach_log(schema: type[Any], name: str) -> Log[Any]:
-    return Log(schema, SharedBlock.attach(name, schema, "log", from_pickle=True))
+def _rebuild_log(block: SharedBlock, reference: Reference) -> Log[Any]:
+    return Log(reference.cls, block)
+
+
+register_builder(What.LOG, _rebuild_log)
 
 
 def create_log(schema: type[S], capacity: int, ring: bool, options: dict[str, Any]) -> Log[S]:

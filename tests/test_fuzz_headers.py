@@ -22,7 +22,7 @@ import shmstruct
 from shmstruct import SharedStruct, array, text
 from shmstruct._cli import read_values
 from shmstruct._header import FIXED_PART, HEADER_LOCK, LOCK
-from shmstruct._memory import peek, remove
+from shmstruct._inspect import peek, remove
 
 EXAMPLES = int(os.environ.get("SHMSTRUCT_FUZZ_EXAMPLES", "2000"))
 

@@ -276,7 +276,7 @@ def test_show_of_a_segment_whose_lock_stays_held_says_so() -> None:
 def _as_another_user(name: str, results: Any) -> None:
     """In a forked child: become user nobody, then try to show and attach segment ``name``."""
     from shmstruct._cli import read_values
-    from shmstruct._memory import _open_blocks
+    from shmstruct._block import _open_blocks
 
     _open_blocks.clear()  # attach as a stranger would, not through the mapping inherited from the parent
     os.setgroups([])

@@ -101,7 +101,7 @@ def test_closed_objects_cannot_be_sent() -> None:
 
 def test_a_lock_unpickled_many_times_keeps_its_block_once() -> None:
     from shmstruct._header import IN_FLIGHT, read_field
-    from shmstruct._memory import _keep_alive
+    from shmstruct._lifecycle import _keep_alive
 
     c = Counter(value=1)
     before = len(_keep_alive)

@@ -199,7 +199,7 @@ def test_gc_removes_only_what_nobody_uses() -> None:
         """
         import os, subprocess, sys
         from helpers import Counter
-        from shmstruct._memory import collect_garbage
+        from shmstruct._inspect import collect_garbage
 
         used = Counter(value=1)
         kept = Counter.options(name="kept", keep=True)()
@@ -211,9 +211,9 @@ def test_gc_removes_only_what_nobody_uses() -> None:
         os.ftruncate(half, 4096)
         os.utime(half, (0, 0))
         os.close(half)
-        removed, skipped = collect_garbage()
-        print("removed:", sorted(removed))
-        print("skipped:", skipped)
+        collected = collect_garbage()
+        print("removed:", sorted(collected.removed))
+        print("skipped:", collected.skipped)
         print("left:", sorted(os.listdir("/dev/shm")) == sorted(["shms_" + used.name, "shms_kept"]))
         """
     )

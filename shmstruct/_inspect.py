@@ -1,0 +1,230 @@
+"""Looking at segments from outside, and removing them by name: for the watcher, ``gc``, the
+command line and :func:`shmstruct.unlink`.
+
+Nothing here maps a segment or joins its users table: a header is read with bounded ``pread``
+calls (see :mod:`shmstruct._files`), so a damaged or hostile file can be judged, listed or
+removed without trusting it, and looking never counts as using.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from typing import Any
+
+from ._errors import SegmentError, SharedMemoryGoneError, ShmStructError
+from ._files import SHM_DIRECTORY, Identity, NotARegularFile, identity_of, name_points_to, open_segment
+from ._header import (
+    FLAGS,
+    IN_FLIGHT,
+    KEEP,
+    MAGIC,
+    PINNED_UNTIL,
+    REMOVED,
+    HeaderInfo,
+    read_field,
+    read_header,
+    user_pids,
+)
+from ._naming import PREFIX
+from ._processes import current_pid, is_alive
+from ._record import Record
+
+__all__ = [
+    "Collected",
+    "Peek",
+    "collect_garbage",
+    "live_names",
+    "mark_removed_and_unlink",
+    "peek",
+    "remove",
+    "still_wanted",
+    "unlink_if",
+]
+
+
+class Peek(Record):
+    """What a segment's header says, read without mapping or using it."""
+
+    info: HeaderInfo
+    identity: Identity
+    size: int
+    flags: int
+    in_flight: int
+    live_users: list[int]
+    wanted: bool
+
+
+class Collected(Record):
+    """What :func:`collect_garbage` did.
+
+    Attributes:
+        removed: The names removed.
+        skipped: One line for each entry left alone because it cannot be judged (damaged, another
+            format, not a regular file, not readable by this user).
+    """
+
+    removed: list[str]
+    skipped: list[str]
+
+
+def still_wanted(mapping: Any, exclude: int = 0) -> bool:
+    """Whether another live process uses the block, or a reference to it is still on its way."""
+    others = set(user_pids(mapping))
+    others.difference_update((0, exclude))
+    if any(map(is_alive, others)):
+        return True
+    return read_field(mapping, IN_FLIGHT) > 0 and time.time_ns() < read_field(mapping, PINNED_UNTIL)
+
+
+def unlink_if(name: str, identity: Identity | None) -> None:
+    """Remove segment name ``name`` if it still names the segment ``identity`` (any, if None): a
+    name that now belongs to another segment (a restarted service's) is left alone."""
+    if identity is not None and not name_points_to(name, identity):
+        return
+    try:
+        os.unlink(os.path.join(SHM_DIRECTORY, PREFIX + name))
+    except FileNotFoundError:
+        pass
+
+
+def peek(name: str) -> Peek:
+    """Read block ``name``'s header without using the block (for the watcher, ``gc`` and the
+    command line): bounded reads of the file, never a mapping.
+
+    Raises:
+        SharedMemoryGoneError: No such segment.
+        SegmentError: Not a shmstruct block, not a regular file, or damaged.
+        PermissionError: The caller may not read it.
+    """
+    fd = open_segment(name)
+    try:
+        info = read_header(fd, name)
+        identity = identity_of(fd)
+    finally:
+        os.close(fd)
+    head = info.head
+    return Peek(
+        info, identity, info.header_size + info.data_size, read_field(head, FLAGS), read_field(head, IN_FLIGHT),
+        [p for p in user_pids(head) if p and is_alive(p)], still_wanted(head),
+    )  # fmt: skip
+
+
+def mark_removed_and_unlink(name: str, identity: Identity | None) -> None:
+    """Flag the segment removed (so that no one attaches to it any more) and remove its name, if
+    the name still names it. Written with ``pwrite``: a damaged file cannot make this crash."""
+    try:
+        fd = open_segment(name, writable=True)
+    except SharedMemoryGoneError:
+        return
+    except (SegmentError, PermissionError):
+        fd = -1
+    try:
+        if fd >= 0 and (identity is None or identity_of(fd) == identity):
+            head = os.pread(fd, FLAGS + 8, 0)
+            if len(head) == FLAGS + 8 and head[: len(MAGIC)] == MAGIC:
+                os.pwrite(fd, (read_field(head, FLAGS) | REMOVED).to_bytes(8, "little", signed=True), FLAGS)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    unlink_if(name, identity)
+
+
+def remove(name: str, force: bool = True) -> None:
+    """Remove shared segment ``name`` now (processes that have it mapped keep working). For
+    segments created with ``keep=True``, left behind, or damaged.
+
+    Args:
+        name: The segment's name.
+        force: Remove it even while live processes use it (``shmstruct.unlink`` does); if False,
+            such a segment is refused, naming them.
+
+    Raises:
+        SharedMemoryGoneError: No such segment.
+        SegmentError: Not a regular file (a FIFO, a directory, a link: not removed), or in use
+            and ``force`` is False.
+    """
+    try:
+        state = peek(name)
+    except NotARegularFile:
+        raise
+    except SegmentError:
+        unlink_if(name, None)  # a damaged or half-made file: nothing in it can be trusted, nor used
+        return
+    if not force:
+        others = [pid for pid in state.live_users if pid != current_pid()]
+        if others:
+            raise SegmentError(
+                f"shared segment {name!r} is in use by process(es) {', '.join(map(str, others))}: "
+                "not removing it (use --force to remove it anyway)"
+            )
+    mark_removed_and_unlink(name, state.identity)
+
+
+#: A headerless file written to more recently than this may be one whose creator has opened it
+#: and not yet locked it (a window of microseconds); older, a free creation lock means its
+#: creator died. (The lock decides; the age only covers that window.)
+_CREATION_WINDOW_NS = 5_000_000_000
+
+
+def _abandoned_creation(name: str) -> Identity | None:
+    """The identity of a headerless segment whose creator died while making it, or None."""
+    fd = open_segment(name)
+    try:
+        if os.pread(fd, len(MAGIC), 0) == MAGIC:
+            return None  # a header: damaged, perhaps, but not half-made
+        info = os.fstat(fd)
+        if time.time_ns() - info.st_mtime_ns < _CREATION_WINDOW_NS:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None  # its creator is alive and still writing it
+        return identity_of(fd)
+    finally:
+        os.close(fd)
+
+
+def collect_garbage() -> Collected:
+    """Remove every shmstruct segment that no live process uses and no reference in flight keeps,
+    except those created with ``keep=True``, and every half-made one whose creator died.
+
+    Returns:
+        The names removed, and the entries left alone because they cannot be judged.
+    """
+    removed: list[str] = []
+    skipped: list[str] = []
+    for name in live_names():
+        try:
+            state = peek(name)
+        except SharedMemoryGoneError:
+            continue
+        except (NotARegularFile, PermissionError) as exc:
+            skipped.append(f"{name}: {exc}")
+            continue
+        except SegmentError as exc:
+            try:
+                abandoned = _abandoned_creation(name)
+            except (ShmStructError, OSError):
+                abandoned = None
+            if abandoned is None:
+                skipped.append(f"{name}: {exc}")
+            else:
+                unlink_if(name, abandoned)
+                removed.append(name)
+            continue
+        if state.flags & (KEEP | REMOVED) or state.wanted:
+            continue
+        mark_removed_and_unlink(name, state.identity)
+        removed.append(name)
+    return Collected(removed, skipped)
+
+
+def live_names() -> list[str]:
+    """The names of the shmstruct segments in /dev/shm (Linux), sorted."""
+    try:
+        entries = os.listdir(SHM_DIRECTORY)
+    except OSError:
+        return []
+    return sorted(entry[len(PREFIX) :] for entry in entries if entry.startswith(PREFIX))
