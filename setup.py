@@ -19,7 +19,8 @@ class BuildNative(build_ext):
     def run(self) -> None:
         if not sys.platform.startswith("linux"):
             raise SystemExit(
-                f"shmstruct runs on Linux (glibc) only, not on {sys.platform}: its lock is a robust process-shared pthread mutex"
+                f"shmstruct runs on Linux (glibc) only, not on {sys.platform}: "
+                "its lock is a robust process-shared pthread mutex"
             )
         super().run()
 

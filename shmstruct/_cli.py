@@ -84,7 +84,7 @@ def _list(as_json: bool) -> int:
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     for r in rows:
         if "error" in r:
             print(f"{r['name']}: {r['error']}")
@@ -133,7 +133,10 @@ def read_values(name: str, limit: int) -> dict[str, Any]:
             with lock.bookkeeping(timeout=LOCK_WAIT_SECONDS) as taken:  # a reader that dies here changes nothing
                 head, data = _read_contents(fd, info, name)
             if not taken:
-                note = f"the lock stayed held (by process {lock.holder}) for {LOCK_WAIT_SECONDS:g} s: the values were read without it, and may mix two moments"
+                note = (
+                    f"the lock stayed held (by process {lock.holder}) for {LOCK_WAIT_SECONDS:g} s: "
+                    "the values were read without it, and may mix two moments"
+                )
             del lock
             mapping.close()
         else:

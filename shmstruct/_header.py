@@ -240,11 +240,15 @@ def read_header(fd: int, name: str, expected: Template | None = None) -> HeaderI
         )
     if size != header_size + data_size:
         raise damaged(f"it is {size:,} bytes, but its header announces {header_size:,} + {data_size:,}")
-    description = _parse_description(os.pread(fd, desc_length, FIXED_PART), desc_length, fingerprint, damaged)
-    dtype = _record_dtype(description, damaged)
+    if expected is not None and fingerprint == expected.fingerprint and desc_length == len(expected.text):
+        description, dtype, itemsize = expected.description, None, expected.description["itemsize"]
+    else:
+        description = _parse_description(os.pread(fd, desc_length, FIXED_PART), desc_length, fingerprint, damaged)
+        dtype = _record_dtype(description, damaged)
+        itemsize = dtype.itemsize
     rows_expected = 1 if KINDS[kind] == "struct" else rows
-    if rows_expected < 0 or data_size != rows_expected * dtype.itemsize:
-        raise damaged(f"data_size {data_size:,} is not {rows_expected:,} rows of {dtype.itemsize:,} bytes")
+    if rows_expected < 0 or data_size != rows_expected * itemsize:
+        raise damaged(f"data_size {data_size:,} is not {rows_expected:,} rows of {itemsize:,} bytes")
     return HeaderInfo(
         KINDS[kind], header_size, data_size, fingerprint, creator, created_ns, flags, rows, description, dtype, head
     )
@@ -304,7 +308,8 @@ def check_schema(info: HeaderInfo, schema: type[Any], name: str) -> None:
         )
     differences = _differences(theirs, ours)
     raise SchemaMismatchError(
-        f"shared segment {name!r} holds a different version of {ours['schema']}: {'; '.join(differences) or 'the layout differs'}"
+        f"shared segment {name!r} holds a different version of {ours['schema']}: "
+        f"{'; '.join(differences) or 'the layout differs'}"
     )
 
 
@@ -321,7 +326,8 @@ def _differences(theirs: dict[str, Any], ours: dict[str, Any], prefix: str = "")
             found.extend(_differences(other["schema"], mine["schema"], label + "."))
         elif other != mine:
             found.append(
-                f"field {label!r} is {other.get('c')} at offset {other.get('offset')} there, {mine['c']} at offset {mine['offset']} here"
+                f"field {label!r} is {other.get('c')} at offset {other.get('offset')} there, "
+                f"{mine['c']} at offset {mine['offset']} here"
             )
     found.extend(f"field {prefix + n!r} exists only there" for n in their_fields if n not in our_fields)
     if not found and theirs.get("itemsize") != ours["itemsize"]:

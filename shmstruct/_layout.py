@@ -1,8 +1,9 @@
 """The layout compiler: a pure function from fields to a ctypes ``Structure`` and a numpy dtype.
 
 The ctypes ``Structure`` decides every offset with the platform's native alignment; the numpy
-dtype is then built from those offsets, through the same description the segment header stores (never from the structure's PEP 3118 buffer format, which
-numpy can mis-read around padding), so both describe exactly the same bytes.
+dtype is then built from those offsets, through the same description the segment header stores
+(never from the structure's PEP 3118 buffer format, which numpy can mis-read around padding), so
+both describe exactly the same bytes.
 """
 
 from __future__ import annotations

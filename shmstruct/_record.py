@@ -36,7 +36,9 @@ class Record:
         super().__init_subclass__(**kwargs)
         names = list(cls.__record_fields__)
         defaults = dict(cls.__record_defaults__)
-        for name, annotation in cls.__dict__.get("__annotations__", {}).items():
+        # The class's own annotations, as strings (every module defining records uses
+        # ``from __future__ import annotations``); inspect is what this module avoids importing.
+        for name, annotation in cls.__dict__.get("__annotations__", {}).items():  # noqa: RUF063
             if "ClassVar" in str(annotation) or name in names:
                 continue
             names.append(name)

@@ -99,7 +99,8 @@ class ArrayField(Field):
         row = scalar_type_of_dtype(dtype.str) if dtype.isnative else None
         if row is None or row.python_type not in (int, float, bool):
             raise declaration.fail(
-                f"arrays of {dtype} are not supported; use bool, int8..int64, uint8..uint64, float16, float32 or float64"
+                f"arrays of {dtype} are not supported; use bool, int8..int64, uint8..uint64, "
+                "float16, float32 or float64"
             )
         ctype: type[Any] = row.ctype
         for dim in reversed(spec.shape):
