@@ -9,6 +9,7 @@ import numpy as np
 from _startup_bare import loaded
 from numpy.typing import NDArray
 
+import shmstruct
 from shmstruct import SharedStruct, array
 
 
@@ -21,4 +22,4 @@ def read(s: Grid, conn: Connection) -> None:
     """Read the struct it was handed (the int and one array element), signal, let go of it."""
     conn.send((s.value + int(s.data[0]), loaded()))
     conn.close()
-    s.close()
+    shmstruct.close(s)

@@ -7,6 +7,7 @@ from multiprocessing.connection import Connection
 
 from _startup_bare import loaded
 
+import shmstruct
 from shmstruct import Atomic, SharedStruct, atomic, text
 
 
@@ -20,4 +21,4 @@ def read(s: Counter, conn: Connection) -> None:
     """Read the struct it was handed, signal with the value (and the modules held), let go of it."""
     conn.send((s.value, loaded()))
     conn.close()
-    s.close()
+    shmstruct.close(s)

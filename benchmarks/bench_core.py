@@ -188,14 +188,14 @@ def bench_dead_holder(repeat: int) -> None:
         held.wait()
         acquired_at: list[float] = []
 
-        def wait_for_lock() -> None:
+        def wait_for_lock(s: Any, acquired_at: list[float]) -> None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", shmstruct.DeadHolderWarning)
                 s.lock.acquire()
             acquired_at.append(time.perf_counter())
             s.lock.release()
 
-        waiter = threading.Thread(target=wait_for_lock)
+        waiter = threading.Thread(target=wait_for_lock, args=(s, acquired_at))
         waiter.start()
         time.sleep(0.2)  # the waiter is asleep in the kernel by now
         killed_at = time.perf_counter()
@@ -228,7 +228,6 @@ def bench_array_sum(repeat: int) -> None:
     small_pages[:] = private
     ours, theirs = best_pair(lambda: np.sum(s.data), lambda: np.sum(small_pages), 3 * repeat)
     report("  the same (vs private memory on 4 KiB pages)", ours, theirs, "info", True, "bandwidth")
-    del small_pages
 
 
 def _best_creation_pair(ours: Any, theirs: Any, repeat: int) -> tuple[float, float]:
@@ -270,7 +269,7 @@ def bench_creation(repeat: int) -> None:
 
     ours, theirs = _best_creation_pair(Big, raw_array, repeat)
     report("create a 64 MiB array field (vs RawArray)", ours, theirs, ">= 3x", ours * 3 <= theirs, "speed-up")
-    ours, theirs = _best_creation_pair(Big.options(reserve=False), raw_array, repeat)
+    ours, theirs = _best_creation_pair(shmstruct.options(Big, reserve=False), raw_array, repeat)
     report("  the same with reserve=False (vs RawArray)", ours, theirs, "info", True, "speed-up")
 
     def ours_fill() -> None:

@@ -50,7 +50,7 @@ with Counter() as s:
     s.value += 1
 rows.append(("after creating one: with Counter() as s", [m in sys.modules for m in heavy]))
 import json
-print(json.dumps({{"rows": rows, "name": s.name}}))
+print(json.dumps({{"rows": rows, "name": shmstruct.segment_name(s)}}))
 """
 
 
@@ -221,6 +221,8 @@ def child_times(method: str, repeat: int) -> dict[str, Any]:
     import _startup_bare
     import _startup_struct
 
+    import shmstruct
+
     ctx = mp.get_context(method)
     counter = _startup_struct.Counter(value=VALUE)
     grid = _startup_array.Grid(value=VALUE - 2)
@@ -233,7 +235,12 @@ def child_times(method: str, repeat: int) -> dict[str, Any]:
         }
         for target, args in sides.values():
             _start_child(ctx, target, args)  # warm-up: the forkserver, the resource tracker, byte-code caches
-        out: dict[str, Any] = {"running": {}, "exited": {}, "modules": {}, "names": [counter.name, grid.name]}
+        out: dict[str, Any] = {
+            "running": {},
+            "exited": {},
+            "modules": {},
+            "names": [shmstruct.segment_name(counter), shmstruct.segment_name(grid)],
+        }
         for side in sides:
             out["running"][side], out["exited"][side] = [], []
         for number in range(repeat):
@@ -242,8 +249,8 @@ def child_times(method: str, repeat: int) -> dict[str, Any]:
                 out["running"][side].append(up)
                 out["exited"][side].append(done)
     finally:
-        counter.close()
-        grid.close()
+        shmstruct.close(counter)
+        shmstruct.close(grid)
     return out
 
 

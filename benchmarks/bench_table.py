@@ -18,7 +18,7 @@ from measure import best_call, best_pair, note, report, summary
 
 import shmstruct
 from shmstruct import SharedStruct, Table
-from shmstruct._struct import default_image
+from shmstruct._schema import schema_of
 
 
 class Particle(SharedStruct):
@@ -28,9 +28,12 @@ class Particle(SharedStruct):
     alive: bool = True
 
 
+DTYPE = shmstruct.layout(Particle).dtype
+
+
 def bench_column_sum(rows: int, repeat: int) -> None:
-    table = Particle.table(rows)
-    private = np.zeros(rows, dtype=Particle.dtype)
+    table = shmstruct.table(Particle, rows)
+    private = np.zeros(rows, dtype=DTYPE)
     values = np.random.default_rng(0).random(rows)
     table.column("x")[:] = values
     private["x"] = values
@@ -52,7 +55,6 @@ def bench_column_sum(rows: int, repeat: int) -> None:
     small_pages["x"] = values
     ours, theirs = best_pair(lambda: table.column("x").sum(), lambda: small_pages["x"].sum(), 3 * repeat)
     report(f"  the same (vs private records on 4 KiB pages, {_shmem_thp()})", ours, theirs, "info", True, "bandwidth")
-    del small_pages
 
 
 def _shmem_thp() -> str:
@@ -101,7 +103,7 @@ def _timed_fill(table: Table[Particle], workers: int) -> float:
 
 
 def bench_parallel_fill(rows: int, repeat: int) -> None:
-    table = Particle.table(rows)
+    table = shmstruct.table(Particle, rows)
     one = min(_timed_fill(table, 1) for _ in range(repeat))
     two = min(_timed_fill(table, 2) for _ in range(repeat))
     report(f"fill {rows:,} rows: 2 workers by halves (vs 1 process)", two, one, ">= 1.6x", one / two >= 1.6, "speed-up")
@@ -113,8 +115,8 @@ class _CParticle(ctypes.Structure):
 
 def bench_append(rows: int, repeat: int) -> None:
     def ours() -> None:
-        log = Particle.log(rows)
-        for i in range(rows):
+        log = shmstruct.log(Particle, rows)
+        for _ in range(rows):
             log.append(x=1.0, y=2.0)
 
     # The stdlib way to keep the same log by hand: an Array of structs, a Value counter, one lock,
@@ -122,7 +124,7 @@ def bench_append(rows: int, repeat: int) -> None:
     def theirs() -> None:
         records = mp.Array(_CParticle, rows)
         count = mp.Value("q", 0, lock=records.get_lock())
-        for i in range(rows):
+        for _ in range(rows):
             with records.get_lock():
                 records[count.value] = _CParticle(1.0, 2.0, 1.0, True)
                 count.value += 1
@@ -134,24 +136,24 @@ def bench_append(rows: int, repeat: int) -> None:
 
 
 def bench_creation(rows: int, repeat: int) -> None:
-    default = np.frombuffer(default_image(Particle), dtype=Particle.dtype)[0]
+    default = np.frombuffer(schema_of(Particle).default_image, dtype=DTYPE)[0]
 
     def theirs() -> None:
-        private = np.zeros(rows, dtype=Particle.dtype)
+        private = np.zeros(rows, dtype=DTYPE)
         private[:] = default
 
-    Particle.table(1)  # warm-up: the resource tracker starts once per process
-    ours = best_call(lambda: Particle.table(rows), repeat)
+    shmstruct.table(Particle, 1)  # warm-up: the resource tracker starts once per process
+    ours = best_call(lambda: shmstruct.table(Particle, rows), repeat)
     theirs_ns = best_call(theirs, repeat)
     report(f"create a {rows:,}-row table (vs np.zeros + default fill)", ours, theirs_ns, "<= 2x", ours <= 2 * theirs_ns)
 
 
 def bench_memory(rows: int) -> None:
-    table, log, small = Particle.table(rows), Particle.log(rows), Particle.table(10)
-    payload = rows * Particle.dtype.itemsize
+    table, log, small = shmstruct.table(Particle, rows), shmstruct.log(Particle, rows), shmstruct.table(Particle, 10)
+    payload = rows * DTYPE.itemsize
     table_extra = table._block.size - payload
     log_extra = log._block.size - payload
-    small_extra = small._block.size - 10 * Particle.dtype.itemsize
+    small_extra = small._block.size - 10 * DTYPE.itemsize
     note(
         "shared memory of table / log beyond n x itemsize",
         f"table +{table_extra:,} B, log +{log_extra:,} B (the header; +{small_extra:,} B for 10 rows)",

@@ -21,7 +21,7 @@ def best_side_by_side(ours: str, theirs: str, env: dict[str, Any], number: int, 
     timers = (timeit.Timer(ours, globals=env), timeit.Timer(theirs, globals=env))
     runs: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeat):
-        for timer, times in zip(timers, runs):
+        for timer, times in zip(timers, runs, strict=True):
             times.append(timer.timeit(number) / number * 1e9)
     return min(runs[0]), min(runs[1])
 

@@ -205,16 +205,26 @@ class ShmStruct(Subject):
     handoff = "Process(target=f, args=(s,))"
 
     def scalar(self, ctx: Any) -> Held:
+        import shmstruct
+
         s = _counter()()
-        return Held({"s": s}, payload=s, cleanup=[s.close], names=[f"shms_{s.name}"])
+        return Held(
+            {"s": s}, payload=s, cleanup=[lambda: shmstruct.close(s)], names=[f"shms_{shmstruct.segment_name(s)}"]
+        )
 
     def array(self, n: int) -> Held:
+        import shmstruct
+
         s = _big(n)()
-        return Held({"s": s, "a": s.data}, cleanup=[s.close], names=[f"shms_{s.name}"])
+        return Held(
+            {"s": s, "a": s.data}, cleanup=[lambda: shmstruct.close(s)], names=[f"shms_{shmstruct.segment_name(s)}"]
+        )
 
     @staticmethod
     def attach(payload: Any) -> Held:
-        return Held({"s": payload}, cleanup=[payload.close])
+        import shmstruct
+
+        return Held({"s": payload}, cleanup=[lambda: shmstruct.close(payload)])
 
 
 class SyncValue(Subject):
@@ -283,7 +293,7 @@ class ManagerNamespace(Subject):
     increment = "with lock: ns.x += 1"
     creation = "manager.Namespace(x=0); manager.Lock()  # manager already running"
     handoff = "Process(target=f, args=(ns, lock))"
-    not_applicable = {
+    not_applicable: ClassVar[dict[str, str]] = {
         "bandwidth": "values live in the manager process: every read pickles a copy through a socket",
         "create_array": "no shared array: a Namespace holds Python objects in the manager process",
     }
@@ -355,7 +365,7 @@ class UltraDictSubject(Subject):
     increment = "with d.lock: d['x'] += 1"
     creation = "UltraDict({'x': 0}, shared_lock=True)"
     handoff = "Process(target=f, args=(d,))  # pickles to its name"
-    not_applicable = {
+    not_applicable: ClassVar[dict[str, str]] = {
         "bandwidth": "values are pickled into the dict's update stream: a read unpickles a private copy, "
         "there is no shared numpy view",
         "create_array": "no shared array (values are pickled)",
@@ -416,7 +426,7 @@ class SharedMemoryDictSubject(Subject):
     contended_locked = False
     creation = f"SharedMemoryDict(name, size={SMD_SIZE}); d['x'] = 0"
     handoff = f"Process(target=f, args=(name,)); SharedMemoryDict(name, size={SMD_SIZE}) in the child"
-    not_applicable = {
+    not_applicable: ClassVar[dict[str, str]] = {
         "increment": "no cross-process lock: SHARED_MEMORY_USE_LOCK=1 only guards single calls with a "
         "module-level multiprocessing.Lock (shared with forked children only), not a read-modify-write",
         "bandwidth": "values are pickled: every read unpickles the whole dict (no shared numpy view)",

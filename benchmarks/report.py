@@ -403,7 +403,7 @@ def chart(merged: dict[str, dict[str, Any]], ops: list[Op], path: Path, subtitle
     columns = 3
     rows = -(-(len(ops) + 1) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(15, 2.9 * rows + 1.0), squeeze=False)
-    for ax, op in zip(axes.flat, ops):
+    for ax, op in zip(axes.flat, ops, strict=False):  # the grid may have spare panels
         _panel(ax, op, merged, others, colours)
     spare = list(axes.flat)[len(ops) :]
     for ax in spare:

@@ -47,7 +47,7 @@ def work(index: int, jobs: Table[Job], events: Log[Event], status: Status) -> No
     for i in range(index, len(jobs), WORKERS):
         started = time.perf_counter()
         job = jobs[i]  # a checked proxy of row i
-        job.update(result=float(np.sqrt(np.arange(job.size, dtype=np.float64)).sum()), worker=index)
+        shmstruct.update(job, result=float(np.sqrt(np.arange(job.size, dtype=np.float64)).sum()), worker=index)
         events.append(worker=index, job=i, millis=(time.perf_counter() - started) * 1e3)
         with status.lock:  # three fields change together
             status.done += 1
@@ -58,9 +58,9 @@ def work(index: int, jobs: Table[Job], events: Log[Event], status: Status) -> No
 def main() -> None:
     ctx = mp.get_context("spawn")  # the same with "fork" and "forkserver"
     status = Status()
-    jobs = Job.table(JOBS)
+    jobs = shmstruct.table(Job, JOBS)
     jobs.column("size")[:] = np.random.default_rng(0).integers(10_000, 200_000, JOBS)  # numpy view, no copy
-    events = Event.log(capacity=JOBS)
+    events = shmstruct.log(Event, capacity=JOBS)
     workers = [ctx.Process(target=work, args=(i, jobs, events, status)) for i in range(WORKERS)]
     status.phase = "running"
     for w in workers:
@@ -68,7 +68,7 @@ def main() -> None:
     pending = [w.sentinel for w in workers]
     while pending:
         pending = [s for s in pending if s not in wait(pending, timeout=0.1)]
-        snap = status.snapshot()  # one consistent moment
+        snap = shmstruct.snapshot(status)  # one consistent moment
         print(f"  {snap.phase:8} {snap.done:4}/{JOBS} jobs, per worker {snap.per_worker.tolist()}")
     status.phase = "finished"
 
@@ -77,7 +77,8 @@ def main() -> None:
     print(f"{status.phase}: {status.done} jobs by {WORKERS} processes, {len(events)} events logged")
     print(f"sum of results: {finished['result'].sum():,.1f}; every job done: {bool((finished['worker'] >= 0).all())}")
     print(
-        f"mean job time per worker (ms): {[round(float(log['millis'][log['worker'] == w].mean()), 3) for w in range(WORKERS)]}"
+        "mean job time per worker (ms):",
+        [round(float(log["millis"][log["worker"] == w].mean()), 3) for w in range(WORKERS)],
     )
     assert status.done == JOBS == len(events) and sorted(log["job"].tolist()) == list(range(JOBS))
 

@@ -20,6 +20,7 @@ import time
 import numpy as np
 from numpy.typing import NDArray
 
+import shmstruct
 from shmstruct import SharedStruct, array, text
 
 
@@ -32,11 +33,12 @@ class Simulation(SharedStruct):
 
 def monitor(name: str, samples: int) -> None:
     """Attach by name and print a few consistent samples of the live simulation."""
-    sim = Simulation.attach(name)
+    sim = shmstruct.attach(Simulation, name)
     for _ in range(samples):
-        snap = sim.snapshot()
+        snap = shmstruct.snapshot(sim)
         print(
-            f"monitor: step {snap.step:6}  energy {snap.energy:10.3f}  phase {snap.phase:8}  histogram {snap.histogram.sum():7}",
+            f"monitor: step {snap.step:6}  energy {snap.energy:10.3f}  phase {snap.phase:8}",
+            f" histogram {snap.histogram.sum():7}",
             flush=True,
         )
         time.sleep(0.1)  # a sampling period, not a synchronisation
@@ -56,19 +58,20 @@ def simulate(sim: Simulation, stop: threading.Event) -> None:
 
 
 def main() -> None:
-    sim = Simulation.options(name=f"monitor-demo-{os.getpid()}")()
+    sim = shmstruct.options(Simulation, name=f"monitor-demo-{os.getpid()}")()
+    name = shmstruct.segment_name(sim)
     stop = threading.Event()
     worker = threading.Thread(target=simulate, args=(sim, stop))
     worker.start()
     watcher = subprocess.run(
-        [sys.executable, __file__, "--monitor", sim.name, "5"], capture_output=True, text=True, timeout=60
+        [sys.executable, __file__, "--monitor", name, "5"], capture_output=True, text=True, timeout=60
     )
     stop.set()
     worker.join()
     print(watcher.stdout, end="")
     print(f"main: stopped at step {sim.step}; the monitor attached by name and left the segment alone")
     shown = subprocess.run(
-        [sys.executable, "-m", "shmstruct", "show", sim.name], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "shmstruct", "show", name], capture_output=True, text=True, timeout=60
     )
     print("python -m shmstruct show:", " ".join(shown.stdout.split())[:160], "...")
     assert watcher.returncode == 0 and shown.returncode == 0 and watcher.stdout.count("monitor:") == 5

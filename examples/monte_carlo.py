@@ -15,6 +15,7 @@ from multiprocessing.connection import wait
 import numpy as np
 from numpy.typing import NDArray
 
+import shmstruct
 from shmstruct import SharedStruct, array, text
 
 WORKERS = 4
@@ -54,10 +55,11 @@ def main() -> None:
     while pending:
         finished = wait(pending, timeout=0.5)
         pending = [s for s in pending if s not in finished]
-        snap = survey.snapshot()  # a consistent copy: done, hits and histogram agree
+        snap = shmstruct.snapshot(survey)  # a consistent copy: done, hits and histogram agree
         if snap.done:
             print(
-                f"  {snap.done:>10,} points  pi ~ {4 * snap.hits.sum() / snap.done:.5f}  per worker {snap.hits.tolist()}"
+                f"  {snap.done:>10,} points  pi ~ {4 * snap.hits.sum() / snap.done:.5f}",
+                f" per worker {snap.hits.tolist()}",
             )
     for w in workers:
         w.join()

@@ -61,8 +61,8 @@ def simulate(part: Table[Particle], progress: Log[Progress], worker: int) -> Non
 
 def main() -> None:
     ctx = mp.get_context("spawn")  # the same with "fork" and "forkserver"
-    particles = Particle.table(PARTICLES)
-    progress = Progress.log(capacity=WORKERS * STEPS)
+    particles = shmstruct.table(Particle, PARTICLES)
+    progress = shmstruct.log(Progress, capacity=WORKERS * STEPS)
     share = PARTICLES // WORKERS
     workers = [
         ctx.Process(target=simulate, args=(particles[i * share : (i + 1) * share], progress, i)) for i in range(WORKERS)
@@ -93,14 +93,15 @@ def main() -> None:
     last = reports[reports["step"] == STEPS]
     print(f"done: {PARTICLES:,} particles, {WORKERS} workers x {STEPS} steps, {len(progress)} progress rows")
     print(
-        f"alive at the end: {int(final['alive'].sum()):,} ({final['alive'].mean():.1%}); per worker {sorted(last['alive'].tolist())}"
+        f"alive at the end: {int(final['alive'].sum()):,} ({final['alive'].mean():.1%});",
+        f"per worker {sorted(last['alive'].tolist())}",
     )
     assert len(progress) == WORKERS * STEPS and int(last["alive"].sum()) == int(final["alive"].sum())
 
 
 def _slowest(progress: Log[Progress]) -> int:
     steps = progress.records[["worker", "step"]]
-    latest = {int(w): int(s) for w, s in zip(steps["worker"], steps["step"])}
+    latest = {int(w): int(s) for w, s in zip(steps["worker"], steps["step"], strict=True)}
     return min(latest.get(i, 0) for i in range(WORKERS))
 
 

@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+import shmstruct
 from shmstruct import Atomic, Log, SharedStruct, Table, atomic
 
 ITEMS = 20_000
@@ -51,14 +52,14 @@ def consume(index: int, items: Log[Item], results: Table[Result], cursor: Cursor
         if claimed >= ITEMS:
             return
         with items.lock:  # sleep until the producer has appended it
-            items.lock.wait_for(lambda: items.appended > claimed)
+            items.lock.wait_for(lambda claimed=claimed: items.appended > claimed)
         item = items[claimed]
-        results[claimed].update(seq=item.seq, distance=float(np.hypot(item.x, item.y)), consumer=index)
+        shmstruct.update(results[claimed], seq=item.seq, distance=float(np.hypot(item.x, item.y)), consumer=index)
 
 
 def main() -> None:
     ctx = mp.get_context("spawn")
-    items, results, cursor = Item.log(capacity=ITEMS), Result.table(ITEMS), Cursor()
+    items, results, cursor = shmstruct.log(Item, capacity=ITEMS), shmstruct.table(Result, ITEMS), Cursor()
     started = time.perf_counter()
     processes = [ctx.Process(target=produce, args=(items,))]
     processes += [ctx.Process(target=consume, args=(i, items, results, cursor)) for i in range(CONSUMERS)]
@@ -73,7 +74,8 @@ def main() -> None:
     print(f"{len(items):,} items produced, {int((done['seq'] >= 0).sum()):,} consumed in {elapsed:.2f} s")
     print(f"per consumer: {np.bincount(done['consumer'], minlength=CONSUMERS).tolist()}")
     print(
-        f"every result matches its item: {bool(np.allclose(done['distance'], expected) and (done['seq'] == np.arange(ITEMS)).all())}"
+        "every result matches its item:",
+        bool(np.allclose(done["distance"], expected) and (done["seq"] == np.arange(ITEMS)).all()),
     )
     assert (done["seq"] == np.arange(ITEMS)).all() and np.allclose(done["distance"], expected)
 

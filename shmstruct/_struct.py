@@ -266,8 +266,11 @@ class SharedStruct(ctypes.Structure, metaclass=SchemaMeta):
     ``shmstruct.close(s)`` (or a ``with`` block) ends this process's use of it; the last process to
     stop removes it.
 
-    Every name but ``lock`` and ``_...`` is free for fields. The methods below are conveniences
-    that a field of the same name shadows; each has a function in ``shmstruct`` that always works.
+    Every name but ``lock`` and ``_...`` is free for fields. The operations are functions of the
+    ``shmstruct`` module (``attach``, ``options``, ``table``, ``log``, ``snapshot``, ``update``,
+    ``segment_name``, ``close``, ``layout``), which work whatever the fields are called. The method
+    spellings of earlier versions (``s.update(...)``, ``State.table(n)``...) still work at run time
+    where no field shadows them; type checkers do not see them, so that a field may take their names.
     """
 
     _shm_root_ = True

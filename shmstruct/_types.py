@@ -64,6 +64,8 @@ class ScalarType(Record):
         high: The largest storable value (numbers only).
         encode: For a type ctypes lacks: the stored bits of a checked Python value.
         decode: For a type ctypes lacks: the Python value of stored bits.
+        largest: The largest finite value, as messages show it (floats whose limit, the largest
+            value that still rounds to a finite one, is not what users know as the maximum).
     """
 
     ctype: type[Any]
@@ -74,6 +76,7 @@ class ScalarType(Record):
     high: int | float | None = None
     encode: Callable[[Any], Any] | None = None
     decode: Callable[[Any], Any] | None = None
+    largest: float | None = None
 
     @property
     def dtype(self) -> Any:
@@ -93,7 +96,8 @@ class ScalarType(Record):
         if self.python_type is int:
             return f"{self.low}..{self.high}"
         if self.python_type is float:
-            return f"{self.low:g}..{self.high:g} (or inf, -inf, nan)"
+            largest = self.largest if self.largest is not None else self.high
+            return f"{-largest:g}..{largest:g} (or inf, -inf, nan)"  # type: ignore[operator]
         if self.python_type is bool:
             return "True or False"
         if self.python_type is bytes:
@@ -136,8 +140,9 @@ def _build_table() -> dict[type[Any], ScalarType]:
     table[ctypes.c_float] = ScalarType(ctypes.c_float, float, "float", f"{_ORDER}f4", -FLOAT32_LIMIT, FLOAT32_LIMIT)
     table[ctypes.c_double] = ScalarType(ctypes.c_double, float, "double", f"{_ORDER}f8", -DOUBLE_MAX, DOUBLE_MAX)
     table[c_float16] = ScalarType(  # stored as its bits, in a ctypes integer of its size
-        ctypes.c_uint16, float, "_Float16", f"{_ORDER}f2", -FLOAT16_LIMIT, FLOAT16_LIMIT, _half_bits, _half_value
-    )
+        ctypes.c_uint16, float, "_Float16", f"{_ORDER}f2", -FLOAT16_LIMIT, FLOAT16_LIMIT, _half_bits, _half_value,
+        FLOAT16_MAX,
+    )  # fmt: skip
     table[ctypes.c_bool] = ScalarType(ctypes.c_bool, bool, "bool", "|b1", False, True)
     table[ctypes.c_char] = ScalarType(ctypes.c_char, bytes, "char", "|S1")
     if ctypes.sizeof(ctypes.c_wchar) == 4:  # numpy's 'U1' is UCS-4: only then do the layouts agree
