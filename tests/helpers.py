@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import secrets
 import select
 import subprocess
 import sys
@@ -23,6 +24,26 @@ import shmstruct
 from shmstruct import SharedStruct, array, nested, text
 
 JOIN_TIMEOUT = 60.0
+
+# --------------------------------------------------------------------------- names of this run
+
+#: Set once per run of the suite, in the process that runs pytest, and inherited through the
+#: environment by every process the suite starts (multiprocessing children under every start
+#: method, and programs started with ``subprocess``), so that they all agree on it.
+_RUN_VARIABLE = "SHMSTRUCT_TEST_RUN_PREFIX"
+if _RUN_VARIABLE not in os.environ:
+    # An outer SHMSTRUCT_NAME_PREFIX (a CI job's, say) stays in front: its leftovers stay its own.
+    os.environ[_RUN_VARIABLE] = f"{os.environ.get('SHMSTRUCT_NAME_PREFIX', '')}t{secrets.token_hex(4)}-"
+#: What every segment name of this run starts with: generated names (``SHMSTRUCT_NAME_PREFIX``)
+#: and the names tests choose (:func:`unique_name`). Another suite running at the same time on the
+#: same machine has another one, so neither sees, takes nor reports the other's segments.
+RUN_PREFIX = os.environ[_RUN_VARIABLE]
+os.environ["SHMSTRUCT_NAME_PREFIX"] = RUN_PREFIX
+
+
+def unique_name(base: str) -> str:
+    """A segment name for a test to choose: ``base`` made unique to this run of the suite."""
+    return f"{RUN_PREFIX}{base}"
 
 
 class Vec3(SharedStruct):
@@ -318,9 +339,10 @@ class Script:
         return self.process.returncode, err
 
 
-def wait_until(condition: Any, timeout: float = 10.0) -> bool:
+def wait_until(condition: Any, timeout: float = JOIN_TIMEOUT) -> bool:
     """Poll ``condition()`` until it is true or ``timeout`` seconds pass (for effects of other
-    processes that send no event, such as a name disappearing from /dev/shm)."""
+    processes that send no event, such as a name disappearing from /dev/shm). The timeout only
+    guards against a hang: a busy machine may take long, and a test must not fail for that."""
     deadline = time.monotonic() + timeout
     while True:
         if condition():

@@ -11,7 +11,7 @@ from multiprocessing import shared_memory
 
 import numpy as np
 import pytest
-from helpers import Counter, Entry, Particle, Script, State, Vec3, segment_exists
+from helpers import Counter, Entry, Particle, Script, State, Vec3, segment_exists, unique_name
 
 import shmstruct
 from shmstruct import (
@@ -116,11 +116,12 @@ def test_attaching_a_changed_schema_says_what_changed(tmp_path: pathlib.Path) ->
 
 
 def test_a_segment_that_is_not_ours_is_refused() -> None:
-    foreign = shared_memory.SharedMemory(name="shms_foreign-test", create=True, size=4096)
+    name = unique_name("foreign")
+    foreign = shared_memory.SharedMemory(name=f"shms_{name}", create=True, size=4096)
     try:
         foreign.buf[:8] = b"NOTOURS!"
-        with pytest.raises(SegmentError, match="'foreign-test' is not a shmstruct block"):
-            Counter.attach("foreign-test")
+        with pytest.raises(SegmentError, match=f"'{name}' is not a shmstruct block"):
+            Counter.attach(name)
     finally:
         foreign.close()
         foreign.unlink()
@@ -150,8 +151,9 @@ def test_another_format_version_is_refused() -> None:
 
 
 def test_missing_names_and_bad_names() -> None:
-    with pytest.raises(SharedMemoryGoneError, match="no shared segment named 'no-such-segment'"):
-        Counter.attach("no-such-segment")
+    missing = unique_name("no-such-segment")
+    with pytest.raises(SharedMemoryGoneError, match=f"no shared segment named '{missing}'"):
+        Counter.attach(missing)
     for bad in ["a/b", "", "x" * (shmstruct.MAX_NAME_LENGTH + 1), "white space", "../etc"]:
         with pytest.raises(SegmentNameError):
             Counter.options(name=bad)()
@@ -162,19 +164,20 @@ def test_missing_names_and_bad_names() -> None:
 
 
 def test_given_names_are_used_and_taken_names_refused() -> None:
-    s = Counter.options(name="attach-test-given")(value=3)
-    assert s.name == "attach-test-given" and segment_exists("attach-test-given")
-    with pytest.raises(SegmentExistsError, match="'attach-test-given' already exists"):
-        Counter.options(name="attach-test-given")()
+    name = unique_name("attach-test-given")
+    s = Counter.options(name=name)(value=3)
+    assert s.name == name and segment_exists(name)
+    with pytest.raises(SegmentExistsError, match=f"'{name}' already exists"):
+        Counter.options(name=name)()
     with pytest.raises(SegmentExistsError):
-        Particle.table(3, name="attach-test-given")
+        Particle.table(3, name=name)
     assert s.value == 3
 
 
 def test_segments_are_private_to_their_owner_unless_asked() -> None:
     s = Counter()
     assert stat.S_IMODE(os.stat(f"/dev/shm/shms_{s.name}").st_mode) == 0o600
-    shared = Particle.log(4, name="attach-test-mode", mode=0o640)
+    shared = Particle.log(4, name=unique_name("attach-test-mode"), mode=0o640)
     assert stat.S_IMODE(os.stat(f"/dev/shm/shms_{shared.name}").st_mode) == 0o640
 
 
@@ -186,25 +189,26 @@ def test_default_names_are_unguessable_and_distinct() -> None:
 
 
 def test_keep_survives_the_creator_until_unlinked(tmp_path: pathlib.Path) -> None:
+    name = unique_name("attach-test-kept")
     script = Script(
         str(tmp_path),
-        """
+        f"""
         from helpers import Counter
-        c = Counter.options(name="attach-test-kept", keep=True)(value=42)
+        c = Counter.options(name={name!r}, keep=True)(value=42)
         print("made", flush=True)
         """,
     )
     script.expect("made")
     assert script.finish()[0] == 0
-    assert segment_exists("attach-test-kept")
-    kept = Counter.attach("attach-test-kept")
+    assert segment_exists(name)
+    kept = Counter.attach(name)
     assert kept.value == 42
     kept.close()
-    assert segment_exists("attach-test-kept")  # keep: not removed by its last user either
-    shmstruct.unlink("attach-test-kept")
-    assert not segment_exists("attach-test-kept")
+    assert segment_exists(name)  # keep: not removed by its last user either
+    shmstruct.unlink(name)
+    assert not segment_exists(name)
     with pytest.raises(SharedMemoryGoneError):
-        shmstruct.unlink("attach-test-kept")
+        shmstruct.unlink(name)
 
 
 def test_attached_views_are_numpy_views_of_the_same_rows() -> None:

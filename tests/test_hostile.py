@@ -10,11 +10,10 @@ import pathlib
 import resource
 import subprocess
 import sys
-import uuid
 from typing import Any
 
 import pytest
-from helpers import JOIN_TIMEOUT, SOURCE_PATH, Counter, Script, segment_exists, wait_until
+from helpers import JOIN_TIMEOUT, SOURCE_PATH, Counter, Script, segment_exists, unique_name, wait_until
 from sync_helpers import Tick, attach_and_report
 
 import shmstruct
@@ -55,7 +54,7 @@ def test_the_watcher_never_imports_from_the_working_directory(tmp_path: pathlib.
     assert segment_exists(name)
     user.process.kill()
     user.finish()
-    assert wait_until(lambda: not segment_exists(name), timeout=30), "the watcher did not remove the segment"
+    assert wait_until(lambda: not segment_exists(name)), "the watcher did not remove the segment"
     assert not marker.exists(), "the watcher imported code from the creator's working directory"
 
 
@@ -78,7 +77,7 @@ def test_every_permission_mode_is_kept_exactly() -> None:
 def test_a_restarted_service_keeps_its_new_segment(tmp_path: pathlib.Path) -> None:
     # A service creates a segment with a fixed name, is SIGKILLed and restarted: the new segment
     # of that name is not the old one. An old user must neither remove it nor be handed the old one.
-    name = f"svc-{uuid.uuid4().hex[:12]}"
+    name = unique_name("svc")
 
     def start_service(value: int) -> Script:
         service = Script(
@@ -99,7 +98,7 @@ def test_a_restarted_service_keeps_its_new_segment(tmp_path: pathlib.Path) -> No
     assert old.value == 1
     first.process.kill()
     first.finish()
-    assert wait_until(lambda: not segment_exists(name), timeout=30)  # its resource tracker removed the name
+    assert wait_until(lambda: not segment_exists(name))  # its resource tracker removed the name
     second = start_service(2)
     fresh = Counter.attach(name)  # the new segment, not this process's cached old one
     assert fresh.value == 2 and old.value == 1
@@ -108,7 +107,7 @@ def test_a_restarted_service_keeps_its_new_segment(tmp_path: pathlib.Path) -> No
     fresh.close()
     second.send("exit")
     assert second.finish()[0] == 0
-    assert wait_until(lambda: not segment_exists(name), timeout=30)
+    assert wait_until(lambda: not segment_exists(name))
 
 
 # --------------------------------------------------------------------------- strange files
@@ -167,8 +166,8 @@ STRANGE = ["fifo", "directory", "symlink", "random", "empty", "bomb"]
 
 @pytest.mark.parametrize("kind", STRANGE)
 def test_strange_entries_are_refused_without_hanging_or_crashing(kind: str) -> None:
-    name = f"strange-{kind}-{uuid.uuid4().hex[:10]}"
-    healthy = Counter.options(name=f"healthy-{uuid.uuid4().hex[:10]}")(value=3)
+    name = unique_name(f"strange-{kind}")
+    healthy = Counter.options(name=unique_name(f"healthy-{kind}"))(value=3)
     _plant(kind, name)
     path = f"/dev/shm/shms_{name}"
     try:
@@ -202,7 +201,7 @@ def test_a_damaged_lock_record_is_refused() -> None:
 
     c = Counter()
     mapping = c._block_.mmap  # type: ignore[attr-defined]
-    name = f"damaged-lock-{uuid.uuid4().hex[:10]}"
+    name = unique_name("damaged-lock")
     with open(f"/dev/shm/shms_{c.name}", "rb") as source:
         image = bytearray(source.read())
     image[LOCK + 16 : LOCK + 20] = (0x7F).to_bytes(4, "little")  # glibc's __kind: no such mutex kind
@@ -347,5 +346,5 @@ def test_seventy_users_keep_a_segment_until_the_last_one_goes() -> None:
         control.lock.notify_all()
     children[-1].join(JOIN_TIMEOUT)
     assert children[-1].exitcode == 0
-    assert wait_until(lambda: not segment_exists(name), timeout=30)
+    assert wait_until(lambda: not segment_exists(name))
     control.close()
