@@ -352,6 +352,19 @@ def wait_until(condition: Any, timeout: float = JOIN_TIMEOUT) -> bool:
         time.sleep(0.02)
 
 
+def sleeping_in_futex_wait(pid: int) -> bool:
+    """Whether process ``pid`` sleeps in a futex wait now (blocked on a lock, say). Where the kernel
+    does not say where a process sleeps, any sleep counts."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+        with open(f"/proc/{pid}/wchan") as wchan:
+            where = wchan.read().strip()
+    except OSError:
+        return False
+    return state == "S" and ("futex" in where or where in ("", "0"))
+
+
 def segment_exists(name: str) -> bool:
     """Whether shared segment ``name`` is still in /dev/shm."""
     return os.path.exists(f"/dev/shm/shms_{name}")
@@ -428,6 +441,7 @@ def make_shared(value: int) -> tuple[Any, ...]:
 class Tally(SharedStruct):
     total: int = 0
     done: NDArray[np.int64] = array(256)  # completed increments, per worker id
+    attached: NDArray[np.int64] = array(256)  # completed attach-and-increment rounds, per worker id
     scratch: float = 0.0
     stop: bool = False  # not a multiprocessing.Event: a worker killed inside Event.is_set() wedges its lock
 
@@ -445,7 +459,8 @@ def mark_check(worker: int, seq: int) -> int:
 
 
 def stress_worker(wid: int, tally_name: str, log: Any, scratch_name: str, ready: Any) -> None:
-    """Mixed work until told to stop: reads, writes, locked increments, appends, attach/detach."""
+    """Mixed work until told to stop: reads, writes, locked increments, appends, attach/detach.
+    Every increment it completes is counted under the same lock, in its own slot of the tally."""
     import random
     import warnings
 
@@ -475,6 +490,7 @@ def stress_worker(wid: int, tally_name: str, log: Any, scratch_name: str, ready:
                 other = Counter.attach(scratch_name)
                 with other.lock:
                     other.value += 1
+                    tally.attached[wid] += 1
                 other.close()
 
 

@@ -27,9 +27,11 @@ def test_queue_both_ways(ctx: BaseContext) -> None:
     inbox, outbox = ctx.Queue(), ctx.Queue()
     child = ctx.Process(target=bump_from_queue, args=(inbox, outbox))
     child.start()
-    inbox.put(things)
+    inbox.put(things)  # starts the queue's feeder thread in this process
     back = outbox.get(timeout=JOIN_TIMEOUT)
     finish(child)
+    inbox.close()
+    inbox.join_thread()  # a thread left running would make a later fork() copy it mid-flight
     check_bumped(things, 1)
     assert back[0].lock is things[0].lock  # it came back to the same block in this process
     back[0].value = 40
