@@ -7,6 +7,7 @@ import gc
 import json
 import multiprocessing as mp
 import os
+import pathlib
 import subprocess
 import sys
 import threading
@@ -53,6 +54,14 @@ def pytest_report_header() -> str:
 def ctx(request: pytest.FixtureRequest) -> BaseContext:
     """A multiprocessing context for each start method."""
     return mp.get_context(request.param)
+
+
+@pytest.fixture(scope="session")
+def mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """A mypy cache for this run: the first check reads the stubs of numpy, pydantic and shmstruct
+    (seconds of work), later checks with the same options reuse them. A fresh one per run, so
+    nothing carries over from an earlier version of the code."""
+    return tmp_path_factory.mktemp("mypy-cache")
 
 
 @pytest.fixture(autouse=True)
