@@ -5,13 +5,14 @@ from __future__ import annotations
 import mmap
 import os
 import pathlib
+import re
 import stat
 import struct
 from multiprocessing import shared_memory
 
 import numpy as np
 import pytest
-from helpers import Counter, Entry, Particle, Script, State, Vec3, segment_exists, unique_name
+from helpers import RUN_PREFIX, Counter, Entry, Particle, Script, State, Vec3, segment_exists, unique_name
 
 import shmstruct
 from shmstruct import (
@@ -183,9 +184,33 @@ def test_segments_are_private_to_their_owner_unless_asked() -> None:
 
 def test_default_names_are_unguessable_and_distinct() -> None:
     names = {Counter().name for _ in range(5)}
-    assert len(names) == 5 and all(len(n) >= 13 for n in names)
-    prefix = os.path.commonprefix(sorted(names))
+    assert all(n.startswith(RUN_PREFIX) for n in names)  # the suite's SHMSTRUCT_NAME_PREFIX
+    generated = {n.removeprefix(RUN_PREFIX) for n in names}
+    assert len(generated) == 5 and all(len(n) >= 13 for n in generated)
+    prefix = os.path.commonprefix(sorted(generated))  # noqa: RUF071 - names, not paths
     assert len(prefix) >= 12  # one random 48-bit prefix per process, then a counter
+
+
+def test_the_environment_prefix_starts_generated_names_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHMSTRUCT_NAME_PREFIX", unique_name("job_7.a-"))  # still this run's, for the leak check
+    assert Counter().name.startswith(f"{RUN_PREFIX}job_7.a-")
+    assert Particle.table(2).name.startswith(f"{RUN_PREFIX}job_7.a-")
+    given = unique_name("env-prefix-given")
+    assert Counter.options(name=given)().name == given
+    monkeypatch.setenv("SHMSTRUCT_NAME_PREFIX", "")
+    with Counter() as plain:  # empty: no prefix (and gone at once: the leak check cannot see it)
+        assert not plain.name.startswith(RUN_PREFIX) and len(plain.name) >= 13
+
+
+@pytest.mark.parametrize("bad", ["a/b", "white space", "x" * 41, "café", "../x"])
+def test_a_bad_environment_prefix_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, bad: str) -> None:
+    monkeypatch.setenv("SHMSTRUCT_NAME_PREFIX", bad)
+    message = rf"SHMSTRUCT_NAME_PREFIX={re.escape(repr(bad))} is not a valid name prefix: use at most 40 letters"
+    with pytest.raises(SegmentNameError, match=message):
+        Counter()
+    with pytest.raises(SegmentNameError, match=message):
+        Particle.log(3)
+    assert Counter.options(name=unique_name("bad-prefix-given"))().value == 0  # given names do not use it
 
 
 def test_keep_survives_the_creator_until_unlinked(tmp_path: pathlib.Path) -> None:
