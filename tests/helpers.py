@@ -231,7 +231,7 @@ def broken_entries(records: Any) -> list[int]:
     good &= (records["echo"] == seq[:, None]).all(axis=1)
     good &= (records["where"]["x"] == worker) & (records["where"]["y"] == seq) & (records["where"]["z"] == 1.0)
     tags = [bytes(t).rstrip(b"\0").decode() for t in records["tag"]]
-    good &= np.array([t == f"w{w}-s{s}" for t, w, s in zip(tags, worker, seq)], dtype=bool)
+    good &= np.array([t == f"w{w}-s{s}" for t, w, s in zip(tags, worker, seq, strict=True)], dtype=bool)
     return [int(i) for i in np.flatnonzero(~good)]
 
 
@@ -409,7 +409,7 @@ def bump(things: tuple[Any, ...]) -> tuple[Any, ...]:
 
 def check_bumped(things: tuple[Any, ...], times: int) -> None:
     """What ``times`` calls of :func:`bump` leave, seen through the parent's own objects."""
-    counter, table, log, row, part = things
+    counter, table, log, row, _part = things
     assert counter.value == 1 + times
     assert table.column("x").tolist() == [float(times)] * 2 + [0.0] * 4
     assert sorted(log.column("x").tolist()) == [1.0] + [2.0] * times

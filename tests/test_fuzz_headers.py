@@ -24,7 +24,7 @@ from shmstruct._cli import read_values
 from shmstruct._header import FIXED_PART, HEADER_LOCK, LOCK
 from shmstruct._memory import peek, remove
 
-EXAMPLES = int(os.environ.get("SHMSTRUCT_FUZZ_EXAMPLES", "2000"))
+EXAMPLES = int(os.environ.get("SHMSTRUCT_FUZZ_EXAMPLES", "1000"))
 
 
 class FuzzRow(SharedStruct):

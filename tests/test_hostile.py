@@ -300,13 +300,16 @@ def _as_another_user(name: str, results: Any) -> None:
     results.put(outcome)
 
 
+READ_ONLY_NOTE = "read-only access: the values were read without the lock, and may mix two moments"
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become another user")
 def test_another_user_may_read_what_the_mode_allows_and_nothing_more() -> None:
     ctx = mp.get_context("fork")  # the child drops its privileges after importing everything
     readable = Counter.options(mode=0o644)(value=7)
     private = Counter(value=8)  # 0o600
     for segment, expected in (
-        (readable, [("show", {"value": 7}, False, "read-only access: the values were read without the lock, and may mix two moments"),
+        (readable, [("show", {"value": 7}, False, READ_ONLY_NOTE),
                     ("attach", "PermissionError"), ("unlink", "PermissionError")]),
         (private, [("show", "PermissionError"), ("attach", "PermissionError"), ("unlink", "PermissionError")]),
     ):  # fmt: skip
@@ -320,31 +323,50 @@ def test_another_user_may_read_what_the_mode_allows_and_nothing_more() -> None:
     private.close()
 
 
-def test_seventy_users_keep_a_segment_until_the_last_one_goes() -> None:
-    from sync_helpers import Turn, hold_as_user
+def test_seventy_users_keep_a_segment_until_the_last_one_goes(tmp_path: pathlib.Path) -> None:
+    from sync_helpers import Turn
 
-    ctx = mp.get_context("forkserver")  # each child is a fresh process: a user of its own
     users = 70
     target, control = Counter(value=1), Turn()
     name = target.name
-    children = [ctx.Process(target=hold_as_user, args=(target, control, i)) for i in range(users)]
-    for child in children:
-        child.start()
+    # The users are forked by a program that imports everything once and opens no segment itself:
+    # each attaches by name, a user of its own, without paying for the imports 70 times.
+    launcher = Script(
+        str(tmp_path),
+        f"""
+        import multiprocessing as mp
+        from helpers import JOIN_TIMEOUT, Counter
+        from sync_helpers import Turn, hold_as_user
+
+        def user(index):
+            hold_as_user(Counter.attach({name!r}), Turn.attach({control.name!r}), index)
+
+        children = [mp.get_context("fork").Process(target=user, args=(i,)) for i in range({users})]
+        for child in children:
+            child.start()
+        sys.stdin.readline()
+        for child in children[:-1]:
+            child.join(JOIN_TIMEOUT)
+        print("exited:", sorted({{child.exitcode for child in children[:-1]}}), flush=True)
+        children[-1].join(JOIN_TIMEOUT)
+        print("last exited:", children[-1].exitcode, flush=True)
+        """,
+        "launcher",
+    )
     with control.lock:
-        assert control.lock.wait_for(lambda: control.rounds == users, timeout=JOIN_TIMEOUT * 2)
+        assert control.lock.wait_for(lambda: control.rounds == users, timeout=JOIN_TIMEOUT * 5)  # a hang guard
     target.close()  # the creator stops using it: 70 others still do
     del target
     with control.lock:
         control.turn = users - 1  # let all but the last go
         control.lock.notify_all()
-    for child in children[:-1]:
-        child.join(JOIN_TIMEOUT)
-        assert child.exitcode == 0
+    launcher.send("")
+    assert launcher.expect("exited:") == "exited: [0]"
     assert segment_exists(name), "removed while a process still used it"
     with control.lock:
         control.turn = users
         control.lock.notify_all()
-    children[-1].join(JOIN_TIMEOUT)
-    assert children[-1].exitcode == 0
+    assert launcher.expect("last exited:") == "last exited: 0"
+    assert launcher.finish() == (0, "")
     assert wait_until(lambda: not segment_exists(name))
     control.close()

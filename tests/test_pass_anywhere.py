@@ -78,7 +78,7 @@ def test_workers_return_objects_they_created(ctx: BaseContext) -> None:
     with ProcessPoolExecutor(2, mp_context=ctx) as executor:
         made.append(executor.submit(make_shared, 8).result(JOIN_TIMEOUT))
     # The workers have exited; what they created lives on while this process uses it.
-    for value, (counter, table, log) in zip([5, 6, 7, 8], made):
+    for value, (counter, table, log) in zip([5, 6, 7, 8], made, strict=True):
         assert isinstance(counter, Counter) and counter.value == value
         assert table.column("x").tolist() == [float(value)] * 3
         assert log.column("x").tolist() == [float(value)]
