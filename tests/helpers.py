@@ -458,9 +458,10 @@ def mark_check(worker: int, seq: int) -> int:
     return seq * 7919 + worker * 1_000_003
 
 
-def stress_worker(wid: int, tally_name: str, log: Any, scratch_name: str, ready: Any) -> None:
-    """Mixed work until told to stop: reads, writes, locked increments, appends, attach/detach.
-    Every increment it completes is counted under the same lock, in its own slot of the tally."""
+def stress_worker(wid: int, tally_name: str, log: Any, scratch_name: str, ready: Any, go: Any) -> None:
+    """Attach, say so and wait for ``go``; then mixed work until told to stop: reads, writes,
+    locked increments, appends, attach/detach. Every increment it completes is counted under the
+    same lock, in its own slot of the tally."""
     import random
     import warnings
 
@@ -469,6 +470,7 @@ def stress_worker(wid: int, tally_name: str, log: Any, scratch_name: str, ready:
     rng = random.Random(wid)
     seq = 0
     ready.set()
+    go.wait()
     while not tally.stop:
         for _ in range(200):
             op = rng.random()

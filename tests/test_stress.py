@@ -10,6 +10,7 @@ import multiprocessing as mp
 import os
 import random
 import signal
+from typing import Any
 
 from helpers import (
     JOIN_TIMEOUT,
@@ -32,31 +33,45 @@ def test_mixed_work_survives_killed_processes() -> None:
     ctx = mp.get_context("spawn")
     tally, scratch = Tally(), Counter()
     log = Mark.log(1_000_000)
+    # Every worker, the replacements too, starts (and attaches) before any work begins, so that no
+    # start competes for the CPU with busy workers; a replacement waits for its go.
+    standby: list[tuple[mp.process.BaseProcess, Any]] = []
+    readies = []
+    for wid in range(WORKERS + KILLS):
+        ready, go = ctx.Event(), ctx.Event()
+        process = ctx.Process(target=stress_worker, args=(wid, tally.name, log, scratch.name, ready, go))
+        process.start()
+        standby.append((process, go))
+        readies.append(ready)
     workers: dict[int, mp.process.BaseProcess] = {}
 
-    def start_worker() -> None:
-        wid, ready = len(workers), ctx.Event()
-        process = ctx.Process(target=stress_worker, args=(wid, tally.name, log, scratch.name, ready))
-        process.start()
-        assert ready.wait(JOIN_TIMEOUT), "a worker did not start"
-        workers[wid] = process
+    def release_worker() -> None:
+        process, go = standby.pop(0)
+        workers[len(workers)] = process
+        go.set()
 
     def progressed(mark: int) -> bool:
         return tally.total >= mark + PROGRESS
 
-    for _ in range(WORKERS):
-        start_worker()
-    rng = random.Random(0)
-    for kill in range(KILLS):
-        assert wait_until(lambda mark=tally.total: progressed(mark)), "the workers made no progress"
-        victim = _holder_if_caught(tally, workers) if kill % 2 == 0 else None  # aim at a lock holder every other time
-        if victim is None:
-            victim = rng.choice(sorted(wid for wid, p in workers.items() if p.is_alive()))
-        os.kill(workers[victim].pid, signal.SIGKILL)  # type: ignore[arg-type]
-        workers[victim].join(JOIN_TIMEOUT)
-        assert workers[victim].exitcode == -signal.SIGKILL
-        start_worker()
-    tally.stop = True
+    try:
+        assert all(ready.wait(JOIN_TIMEOUT) for ready in readies), "a worker did not start"
+        for _ in range(WORKERS):
+            release_worker()
+        rng = random.Random(0)
+        for kill in range(KILLS):
+            assert wait_until(lambda mark=tally.total: progressed(mark)), "the workers made no progress"
+            aim = kill % 2 == 0  # at a lock holder every other time
+            victim = _holder_if_caught(tally, workers) if aim else None
+            if victim is None:
+                victim = rng.choice(sorted(wid for wid, p in workers.items() if p.exitcode is None))
+            os.kill(workers[victim].pid, signal.SIGKILL)  # type: ignore[arg-type]
+            workers[victim].join(JOIN_TIMEOUT)
+            assert workers[victim].exitcode == -signal.SIGKILL
+            release_worker()
+    finally:
+        tally.stop = True
+        while standby:  # only if the test failed early: let them see the stop and exit
+            release_worker()
     for process in workers.values():
         if process.exitcode is None:
             finish(process)
