@@ -3,6 +3,10 @@
 A block called ``name`` is the POSIX shared-memory object ``/shms_<name>``, the file
 ``/dev/shm/shms_<name>`` on Linux (its lock lives inside it). The prefix is how ``python -m
 shmstruct list`` and the test suite's leak check recognise shmstruct's segments.
+
+The environment variable ``SHMSTRUCT_NAME_PREFIX`` (at most ``MAX_ENV_PREFIX_LENGTH`` of the
+characters a name may hold) is put in front of every *generated* name, so that ``list`` shows
+which program, user or test run made a segment. Given names are used exactly as given.
 """
 
 from __future__ import annotations
@@ -10,30 +14,45 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import secrets
 
 from ._errors import SegmentNameError
 
-__all__ = ["MAX_NAME_LENGTH", "PREFIX", "check_name", "new_name", "segment_path"]
+__all__ = [
+    "ENV_PREFIX",
+    "MAX_ENV_PREFIX_LENGTH",
+    "MAX_NAME_LENGTH",
+    "PREFIX",
+    "check_name",
+    "env_prefix",
+    "new_name",
+    "segment_path",
+]
 
 PREFIX = "shms_"
 
 #: Longest name a user may give (Linux allows 255 characters for the file in /dev/shm).
 MAX_NAME_LENGTH = 200
 
+#: The environment variable whose value starts every generated name.
+ENV_PREFIX = "SHMSTRUCT_NAME_PREFIX"
+
+#: Longest value of ``SHMSTRUCT_NAME_PREFIX``: a generated name stays far below ``MAX_NAME_LENGTH``.
+MAX_ENV_PREFIX_LENGTH = 40
+
 _ALLOWED = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 class _Generator:
-    """A random per-process prefix (48 bits from ``secrets``) and a counter: one urandom call per
-    process, not per block. A forked child draws its own prefix."""
+    """A random per-process prefix (48 bits from ``os.urandom``, which ``secrets`` uses too, without
+    importing hashlib) and a counter: one urandom call per process, not per block. A forked child
+    draws its own prefix."""
 
     prefix = ""
     counter = itertools.count()
 
     @classmethod
     def reseed(cls) -> None:
-        cls.prefix = secrets.token_hex(6)
+        cls.prefix = os.urandom(6).hex()
         cls.counter = itertools.count()
 
 
@@ -41,9 +60,32 @@ _Generator.reseed()
 os.register_at_fork(after_in_child=_Generator.reseed)
 
 
+def env_prefix() -> str:
+    """The value of ``SHMSTRUCT_NAME_PREFIX`` ("" when unset), checked.
+
+    Read at every call, not once at import: a program may set it after importing shmstruct, and
+    children (forked, spawned or started with ``subprocess``) inherit it.
+
+    Raises:
+        SegmentNameError: The value holds a character a name may not hold, or is too long.
+    """
+    value = os.environ.get(ENV_PREFIX, "")
+    if value and (len(value) > MAX_ENV_PREFIX_LENGTH or not _ALLOWED.fullmatch(value)):
+        raise SegmentNameError(
+            f"{ENV_PREFIX}={value!r} is not a valid name prefix: use at most {MAX_ENV_PREFIX_LENGTH} "
+            "letters, digits, '_', '.' and '-' (no '/' or spaces), or leave it unset"
+        )
+    return value
+
+
 def new_name() -> str:
-    """A fresh unguessable name (20 characters at most for the first 2**32 blocks of a process)."""
-    return f"{_Generator.prefix}{next(_Generator.counter):x}"
+    """A fresh unguessable name: ``SHMSTRUCT_NAME_PREFIX``, then 20 characters at most for the first
+    2**32 blocks of a process.
+
+    Raises:
+        SegmentNameError: ``SHMSTRUCT_NAME_PREFIX`` is not a valid prefix.
+    """
+    return f"{env_prefix()}{_Generator.prefix}{next(_Generator.counter):x}"
 
 
 def check_name(name: object) -> str:

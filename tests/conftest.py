@@ -1,23 +1,32 @@
-"""Shared fixtures: the start-method matrix and the shared-memory leak check."""
+"""Shared fixtures: the start-method matrix, and the checks that a test leaves no thread running and
+the suite leaves nothing of this run in /dev/shm."""
 
 from __future__ import annotations
 
 import gc
+import json
 import multiprocessing as mp
 import os
+import pathlib
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from multiprocessing.context import BaseContext
 
 import pytest
+from helpers import JOIN_TIMEOUT, RUN_PREFIX, SOURCE_PATH, wait_until  # helpers sets this run's name prefix
 
 START_METHODS = ["fork", "spawn", "forkserver"]
 
 
 def ours_in_dev_shm() -> set[str]:
-    """Shared-memory entries that shmstruct creates (its segments; the locks live inside them)."""
+    """This run's entries in /dev/shm: every segment it generated a name for (the run's
+    ``SHMSTRUCT_NAME_PREFIX``) or chose a name for (``helpers.unique_name``). Segments of another
+    suite running at the same time are not ours."""
     if not os.path.isdir("/dev/shm"):
         return set()
-    return {n for n in os.listdir("/dev/shm") if n.startswith("shms_")}
+    return {n for n in os.listdir("/dev/shm") if n.startswith(f"shms_{RUN_PREFIX}")}
 
 
 def _tested_package() -> str:
@@ -37,8 +46,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_report_header() -> str:
-    """Which shmstruct the suite tests: the source tree (an editable install) or an installed wheel."""
-    return f"shmstruct from {_tested_package()}"
+    """Which shmstruct the suite tests, and the prefix of this run's segment names."""
+    return f"shmstruct from {_tested_package()}; segment names of this run start with {RUN_PREFIX}"
 
 
 @pytest.fixture(params=START_METHODS)
@@ -47,14 +56,49 @@ def ctx(request: pytest.FixtureRequest) -> BaseContext:
     return mp.get_context(request.param)
 
 
+@pytest.fixture(scope="session")
+def mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """A mypy cache for this run: the first check reads the stubs of numpy, pydantic and shmstruct
+    (seconds of work), later checks with the same options reuse them. A fresh one per run, so
+    nothing carries over from an earlier version of the code."""
+    return tmp_path_factory.mktemp("mypy-cache")
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left_running() -> Iterator[None]:
+    """A test joins every thread it starts, directly or through a queue, pool or executor: a
+    thread left running makes a later fork() copy a process in the middle of something (Python
+    3.12+ warns that it may deadlock)."""
+    before = set(threading.enumerate())
+    yield
+    left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    if left:
+        pytest.fail(f"the test left threads running: {left}", pytrace=False)
+
+
+def _describe(names: set[str]) -> str:
+    """What ``python -m shmstruct list`` says about the segments ``names`` (shms_ entries)."""
+    listed = subprocess.run(
+        [sys.executable, "-m", "shmstruct", "list", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=JOIN_TIMEOUT,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(SOURCE_PATH)},
+        cwd="/",
+    )
+    try:
+        entries = [e for e in json.loads(listed.stdout) if f"shms_{e.get('name')}" in names]
+    except ValueError:
+        return listed.stdout + listed.stderr
+    return "\n".join(json.dumps(e) for e in entries)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_leaked_shared_memory() -> Iterator[None]:
-    """After the whole suite, nothing of ours is left in /dev/shm. (Set SHMSTRUCT_SKIP_LEAK_CHECK=1
-    when another program on the machine creates segments at the same time.)"""
-    before = ours_in_dev_shm()
+    """After the whole suite, nothing of this run is left in /dev/shm (once the watchers and
+    resource trackers of exited processes have done their work: waiting for them is a hang guard)."""
     yield
-    if os.environ.get("SHMSTRUCT_SKIP_LEAK_CHECK"):
-        return
     gc.collect()
-    leaked = ours_in_dev_shm() - before
-    assert not leaked, f"shared memory left behind by the suite: {sorted(leaked)}"
+    wait_until(lambda: not ours_in_dev_shm())
+    leaked = ours_in_dev_shm()
+    assert not leaked, f"shared memory left behind by the suite: {sorted(leaked)}\n{_describe(leaked)}"

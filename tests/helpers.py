@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import secrets
 import select
 import subprocess
 import sys
@@ -23,6 +24,26 @@ import shmstruct
 from shmstruct import SharedStruct, array, nested, text
 
 JOIN_TIMEOUT = 60.0
+
+# --------------------------------------------------------------------------- names of this run
+
+#: Set once per run of the suite, in the process that runs pytest, and inherited through the
+#: environment by every process the suite starts (multiprocessing children under every start
+#: method, and programs started with ``subprocess``), so that they all agree on it.
+_RUN_VARIABLE = "SHMSTRUCT_TEST_RUN_PREFIX"
+if _RUN_VARIABLE not in os.environ:
+    # An outer SHMSTRUCT_NAME_PREFIX (a CI job's, say) stays in front: its leftovers stay its own.
+    os.environ[_RUN_VARIABLE] = f"{os.environ.get('SHMSTRUCT_NAME_PREFIX', '')}t{secrets.token_hex(4)}-"
+#: What every segment name of this run starts with: generated names (``SHMSTRUCT_NAME_PREFIX``)
+#: and the names tests choose (:func:`unique_name`). Another suite running at the same time on the
+#: same machine has another one, so neither sees, takes nor reports the other's segments.
+RUN_PREFIX = os.environ[_RUN_VARIABLE]
+os.environ["SHMSTRUCT_NAME_PREFIX"] = RUN_PREFIX
+
+
+def unique_name(base: str) -> str:
+    """A segment name for a test to choose: ``base`` made unique to this run of the suite."""
+    return f"{RUN_PREFIX}{base}"
 
 
 class Vec3(SharedStruct):
@@ -210,7 +231,7 @@ def broken_entries(records: Any) -> list[int]:
     good &= (records["echo"] == seq[:, None]).all(axis=1)
     good &= (records["where"]["x"] == worker) & (records["where"]["y"] == seq) & (records["where"]["z"] == 1.0)
     tags = [bytes(t).rstrip(b"\0").decode() for t in records["tag"]]
-    good &= np.array([t == f"w{w}-s{s}" for t, w, s in zip(tags, worker, seq)], dtype=bool)
+    good &= np.array([t == f"w{w}-s{s}" for t, w, s in zip(tags, worker, seq, strict=True)], dtype=bool)
     return [int(i) for i in np.flatnonzero(~good)]
 
 
@@ -318,9 +339,10 @@ class Script:
         return self.process.returncode, err
 
 
-def wait_until(condition: Any, timeout: float = 10.0) -> bool:
+def wait_until(condition: Any, timeout: float = JOIN_TIMEOUT) -> bool:
     """Poll ``condition()`` until it is true or ``timeout`` seconds pass (for effects of other
-    processes that send no event, such as a name disappearing from /dev/shm)."""
+    processes that send no event, such as a name disappearing from /dev/shm). The timeout only
+    guards against a hang: a busy machine may take long, and a test must not fail for that."""
     deadline = time.monotonic() + timeout
     while True:
         if condition():
@@ -328,6 +350,19 @@ def wait_until(condition: Any, timeout: float = 10.0) -> bool:
         if time.monotonic() > deadline:
             return False
         time.sleep(0.02)
+
+
+def sleeping_in_futex_wait(pid: int) -> bool:
+    """Whether process ``pid`` sleeps in a futex wait now (blocked on a lock, say). Where the kernel
+    does not say where a process sleeps, any sleep counts."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+        with open(f"/proc/{pid}/wchan") as wchan:
+            where = wchan.read().strip()
+    except OSError:
+        return False
+    return state == "S" and ("futex" in where or where in ("", "0"))
 
 
 def segment_exists(name: str) -> bool:
@@ -374,7 +409,7 @@ def bump(things: tuple[Any, ...]) -> tuple[Any, ...]:
 
 def check_bumped(things: tuple[Any, ...], times: int) -> None:
     """What ``times`` calls of :func:`bump` leave, seen through the parent's own objects."""
-    counter, table, log, row, part = things
+    counter, table, log, row, _part = things
     assert counter.value == 1 + times
     assert table.column("x").tolist() == [float(times)] * 2 + [0.0] * 4
     assert sorted(log.column("x").tolist()) == [1.0] + [2.0] * times
@@ -406,6 +441,7 @@ def make_shared(value: int) -> tuple[Any, ...]:
 class Tally(SharedStruct):
     total: int = 0
     done: NDArray[np.int64] = array(256)  # completed increments, per worker id
+    attached: NDArray[np.int64] = array(256)  # completed attach-and-increment rounds, per worker id
     scratch: float = 0.0
     stop: bool = False  # not a multiprocessing.Event: a worker killed inside Event.is_set() wedges its lock
 
@@ -422,8 +458,10 @@ def mark_check(worker: int, seq: int) -> int:
     return seq * 7919 + worker * 1_000_003
 
 
-def stress_worker(wid: int, tally_name: str, log: Any, scratch_name: str, ready: Any) -> None:
-    """Mixed work until told to stop: reads, writes, locked increments, appends, attach/detach."""
+def stress_worker(wid: int, tally_name: str, log: Any, scratch_name: str, ready: Any, go: Any) -> None:
+    """Attach, say so and wait for ``go``; then mixed work until told to stop: reads, writes,
+    locked increments, appends, attach/detach. Every increment it completes is counted under the
+    same lock, in its own slot of the tally."""
     import random
     import warnings
 
@@ -432,6 +470,7 @@ def stress_worker(wid: int, tally_name: str, log: Any, scratch_name: str, ready:
     rng = random.Random(wid)
     seq = 0
     ready.set()
+    go.wait()
     while not tally.stop:
         for _ in range(200):
             op = rng.random()
@@ -453,6 +492,7 @@ def stress_worker(wid: int, tally_name: str, log: Any, scratch_name: str, ready:
                 other = Counter.attach(scratch_name)
                 with other.lock:
                     other.value += 1
+                    tally.attached[wid] += 1
                 other.close()
 
 

@@ -188,10 +188,11 @@ def ping_pong_child(t: Turn, rounds: int) -> None:
 
 
 def idle_waiter(t: Turn, ready: Any, results: Any) -> None:
-    """Wait (holding nothing meanwhile) until ``go``; report the CPU time and wall time the wait took."""
+    """Wait (holding nothing meanwhile) until ``go``; report the CPU time and wall time the wait took
+    (both started before ``ready`` is set: whatever the parent does after ``ready`` falls inside)."""
     with t.lock:
-        ready.set()
         cpu, wall = time.process_time(), time.monotonic()
+        ready.set()
         t.lock.wait_for(lambda: t.go)
         results.put((time.process_time() - cpu, time.monotonic() - wall))
 

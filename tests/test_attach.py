@@ -5,13 +5,14 @@ from __future__ import annotations
 import mmap
 import os
 import pathlib
+import re
 import stat
 import struct
 from multiprocessing import shared_memory
 
 import numpy as np
 import pytest
-from helpers import Counter, Entry, Particle, Script, State, Vec3, segment_exists
+from helpers import RUN_PREFIX, Counter, Entry, Particle, Script, State, Vec3, segment_exists, unique_name
 
 import shmstruct
 from shmstruct import (
@@ -116,11 +117,12 @@ def test_attaching_a_changed_schema_says_what_changed(tmp_path: pathlib.Path) ->
 
 
 def test_a_segment_that_is_not_ours_is_refused() -> None:
-    foreign = shared_memory.SharedMemory(name="shms_foreign-test", create=True, size=4096)
+    name = unique_name("foreign")
+    foreign = shared_memory.SharedMemory(name=f"shms_{name}", create=True, size=4096)
     try:
         foreign.buf[:8] = b"NOTOURS!"
-        with pytest.raises(SegmentError, match="'foreign-test' is not a shmstruct block"):
-            Counter.attach("foreign-test")
+        with pytest.raises(SegmentError, match=f"'{name}' is not a shmstruct block"):
+            Counter.attach(name)
     finally:
         foreign.close()
         foreign.unlink()
@@ -150,8 +152,9 @@ def test_another_format_version_is_refused() -> None:
 
 
 def test_missing_names_and_bad_names() -> None:
-    with pytest.raises(SharedMemoryGoneError, match="no shared segment named 'no-such-segment'"):
-        Counter.attach("no-such-segment")
+    missing = unique_name("no-such-segment")
+    with pytest.raises(SharedMemoryGoneError, match=f"no shared segment named '{missing}'"):
+        Counter.attach(missing)
     for bad in ["a/b", "", "x" * (shmstruct.MAX_NAME_LENGTH + 1), "white space", "../etc"]:
         with pytest.raises(SegmentNameError):
             Counter.options(name=bad)()
@@ -162,49 +165,75 @@ def test_missing_names_and_bad_names() -> None:
 
 
 def test_given_names_are_used_and_taken_names_refused() -> None:
-    s = Counter.options(name="attach-test-given")(value=3)
-    assert s.name == "attach-test-given" and segment_exists("attach-test-given")
-    with pytest.raises(SegmentExistsError, match="'attach-test-given' already exists"):
-        Counter.options(name="attach-test-given")()
+    name = unique_name("attach-test-given")
+    s = Counter.options(name=name)(value=3)
+    assert s.name == name and segment_exists(name)
+    with pytest.raises(SegmentExistsError, match=f"'{name}' already exists"):
+        Counter.options(name=name)()
     with pytest.raises(SegmentExistsError):
-        Particle.table(3, name="attach-test-given")
+        Particle.table(3, name=name)
     assert s.value == 3
 
 
 def test_segments_are_private_to_their_owner_unless_asked() -> None:
     s = Counter()
     assert stat.S_IMODE(os.stat(f"/dev/shm/shms_{s.name}").st_mode) == 0o600
-    shared = Particle.log(4, name="attach-test-mode", mode=0o640)
+    shared = Particle.log(4, name=unique_name("attach-test-mode"), mode=0o640)
     assert stat.S_IMODE(os.stat(f"/dev/shm/shms_{shared.name}").st_mode) == 0o640
 
 
 def test_default_names_are_unguessable_and_distinct() -> None:
     names = {Counter().name for _ in range(5)}
-    assert len(names) == 5 and all(len(n) >= 13 for n in names)
-    prefix = os.path.commonprefix(sorted(names))
+    assert all(n.startswith(RUN_PREFIX) for n in names)  # the suite's SHMSTRUCT_NAME_PREFIX
+    generated = {n.removeprefix(RUN_PREFIX) for n in names}
+    assert len(generated) == 5 and all(len(n) >= 13 for n in generated)
+    prefix = os.path.commonprefix(sorted(generated))  # noqa: RUF071 - names, not paths
     assert len(prefix) >= 12  # one random 48-bit prefix per process, then a counter
 
 
+def test_the_environment_prefix_starts_generated_names_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHMSTRUCT_NAME_PREFIX", unique_name("job_7.a-"))  # still this run's, for the leak check
+    assert Counter().name.startswith(f"{RUN_PREFIX}job_7.a-")
+    assert Particle.table(2).name.startswith(f"{RUN_PREFIX}job_7.a-")
+    given = unique_name("env-prefix-given")
+    assert Counter.options(name=given)().name == given
+    monkeypatch.setenv("SHMSTRUCT_NAME_PREFIX", "")
+    with Counter() as plain:  # empty: no prefix (and gone at once: the leak check cannot see it)
+        assert not plain.name.startswith(RUN_PREFIX) and len(plain.name) >= 13
+
+
+@pytest.mark.parametrize("bad", ["a/b", "white space", "x" * 41, "café", "../x"])
+def test_a_bad_environment_prefix_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, bad: str) -> None:
+    monkeypatch.setenv("SHMSTRUCT_NAME_PREFIX", bad)
+    message = rf"SHMSTRUCT_NAME_PREFIX={re.escape(repr(bad))} is not a valid name prefix: use at most 40 letters"
+    with pytest.raises(SegmentNameError, match=message):
+        Counter()
+    with pytest.raises(SegmentNameError, match=message):
+        Particle.log(3)
+    assert Counter.options(name=unique_name("bad-prefix-given"))().value == 0  # given names do not use it
+
+
 def test_keep_survives_the_creator_until_unlinked(tmp_path: pathlib.Path) -> None:
+    name = unique_name("attach-test-kept")
     script = Script(
         str(tmp_path),
-        """
+        f"""
         from helpers import Counter
-        c = Counter.options(name="attach-test-kept", keep=True)(value=42)
+        c = Counter.options(name={name!r}, keep=True)(value=42)
         print("made", flush=True)
         """,
     )
     script.expect("made")
     assert script.finish()[0] == 0
-    assert segment_exists("attach-test-kept")
-    kept = Counter.attach("attach-test-kept")
+    assert segment_exists(name)
+    kept = Counter.attach(name)
     assert kept.value == 42
     kept.close()
-    assert segment_exists("attach-test-kept")  # keep: not removed by its last user either
-    shmstruct.unlink("attach-test-kept")
-    assert not segment_exists("attach-test-kept")
+    assert segment_exists(name)  # keep: not removed by its last user either
+    shmstruct.unlink(name)
+    assert not segment_exists(name)
     with pytest.raises(SharedMemoryGoneError):
-        shmstruct.unlink("attach-test-kept")
+        shmstruct.unlink(name)
 
 
 def test_attached_views_are_numpy_views_of_the_same_rows() -> None:

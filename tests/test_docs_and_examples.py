@@ -10,6 +10,10 @@ Conventions for pages (docs/**/*.md and README.md):
 - A ```` ```python title="mypy" ```` block is checked with ``mypy --strict`` instead of run; the
   output block after it is mypy's report, with the file called ``example.py``.
 - A ```` ```py ```` block is shown, never run: fragments and deliberate mistakes.
+
+Pages and examples give segments natural fixed names ("build-status", "errors-demo-point"), which
+would collide when two runs of the suite, or a reader's program, use them at the same time. So the
+runner makes them unique to this run before it runs a program (see :func:`isolated`).
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ import sys
 from dataclasses import dataclass
 
 import pytest
+from helpers import RUN_PREFIX
 
 ROOT = pathlib.Path(__file__).parent.parent
-RUN_TIMEOUT = 120.0
+RUN_TIMEOUT = 300.0  # a hang guard: a busy machine may take long
 
 _FENCE = re.compile(r"^```(?P<info>[^\n]*)\n(?P<body>.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 
@@ -68,13 +73,37 @@ def _normalised(text: str) -> str:
     return "\n".join(line.rstrip() for line in text.strip("\n").splitlines())
 
 
+# A segment name a program gives: name="...", .attach("..."), unlink("...") (an f-string's literal start too).
+_GIVEN_NAME = re.compile(r"""(?:\bname\s*=\s*|\.attach\(\s*|\bunlink\(\s*)f?(["'])([A-Za-z0-9_.-]+)(?=\1|\{)""")
+
+
+def isolated(code: str) -> str:
+    """``code`` with every segment name it gives made unique to this run of the suite: the run's
+    prefix goes in front of each such name wherever the code quotes it (also inside strings
+    handed to other programs). Generated names already start with it (SHMSTRUCT_NAME_PREFIX).
+
+    Rewriting rather than running each program in a private /dev/shm (``unshare -m`` with its own
+    tmpfs): that needs privileges that CI containers often lack, which would leave two ways of
+    running the same pages, with possibly different results; the rewrite works everywhere, and what
+    a program leaves behind stays visible to the suite's leak check. :func:`run_program` takes the
+    prefix out of what the program prints again, so that the output still reads as on the page.
+    """
+    names = {match[2] for match in _GIVEN_NAME.finditer(code)}
+    if not names:
+        return code
+    alternatives = "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True))
+    quoted = re.compile(rf"""(?<=["'])(?=(?:{alternatives})(?![A-Za-z0-9_.-]))""")
+    return quoted.sub(RUN_PREFIX, code)
+
+
 def run_program(path: pathlib.Path) -> str:
-    """Run a Python file as a script from its own directory and return what it printed."""
+    """Run a Python file as a script from its own directory and return what it printed, without
+    this run's name prefix."""
     done = subprocess.run(
         [sys.executable, str(path)], capture_output=True, text=True, timeout=RUN_TIMEOUT, cwd=path.parent
     )
     assert done.returncode == 0, f"{path.name} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
+    return done.stdout.replace(RUN_PREFIX, "")
 
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -87,35 +116,91 @@ def test_the_pages_have_runnable_examples() -> None:
     assert len(BLOCKS) >= 20
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=[block.id for block in BLOCKS])
-def test_block_runs_and_prints_what_the_page_shows(block: Block, tmp_path: pathlib.Path) -> None:
-    script = tmp_path / "example.py"
-    script.write_text(block.code)
-    if block.mypy:
-        from mypy import api
+def test_fixed_names_are_made_unique_to_the_run() -> None:
+    code = """
+s = Status.options(name="build-status")()
+Status.attach('build-status'); shmstruct.unlink("build-status")
+t = Status.table(3, name="build-statuses", keep=True)
+subprocess.run([sys.executable, "-m", "shmstruct", "show", "build-status"])
+maker = "Config.options(name='cfg', keep=True)()"
+m = Sim.options(name=f"monitor-{os.getpid()}")()
+bad = Status.options(name="a/b")
+label = "build-status-report"
+"""
+    p = RUN_PREFIX
+    assert (
+        isolated(code)
+        == f"""
+s = Status.options(name="{p}build-status")()
+Status.attach('{p}build-status'); shmstruct.unlink("{p}build-status")
+t = Status.table(3, name="{p}build-statuses", keep=True)
+subprocess.run([sys.executable, "-m", "shmstruct", "show", "{p}build-status"])
+maker = "Config.options(name='{p}cfg', keep=True)()"
+m = Sim.options(name=f"{p}monitor-{{os.getpid()}}")()
+bad = Status.options(name="a/b")
+label = "build-status-report"
+"""
+    )
 
-        report, _, _ = api.run(["--strict", "--no-incremental", "--no-error-summary", str(script)])
-        printed = report.replace(str(script), "example.py")
+
+@pytest.fixture(scope="session")
+def mypy_reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """mypy's report on each mypy block, by block id, from one ``mypy --strict`` run over all of
+    them: a run reads the stubs of numpy, pydantic and shmstruct (seconds), and one run per block
+    would read them again each time. (mypy's incremental cache would avoid that too, but a type
+    read back from it can print differently.) Each block is its own module, ``example_<n>``. In its
+    own process: mypy in this one would leave hundreds of thousands of objects behind, which every
+    later garbage collection of the suite would walk."""
+    folder = tmp_path_factory.mktemp("mypy-blocks")
+    paths = {}
+    for index, block in enumerate(block for block in BLOCKS if block.mypy):
+        paths[block.id] = folder / f"example_{index}.py"
+        paths[block.id].write_text(block.code)
+    options = ["--strict", "--no-incremental", "--no-error-summary"]
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", *options, *map(str, paths.values())], capture_output=True, text=True
+    )
+    assert done.returncode in (0, 1) and not done.stderr, done.stderr  # 1: the errors the pages show
+    lines = done.stdout.splitlines()
+    return {
+        block_id: "\n".join(
+            re.sub(r"\bexample_[0-9]+\b", "example", line.replace(str(path), "example.py"))
+            for line in lines
+            if line.startswith(f"{path}:")
+        )
+        for block_id, path in paths.items()
+    }
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[block.id for block in BLOCKS])
+def test_block_runs_and_prints_what_the_page_shows(
+    block: Block, tmp_path: pathlib.Path, mypy_reports: dict[str, str]
+) -> None:
+    if block.mypy:
+        printed = mypy_reports[block.id]
     else:
+        script = tmp_path / "example.py"
+        script.write_text(isolated(block.code))
         printed = run_program(script)
     if block.output is not None:
         assert _normalised(printed) == _normalised(block.output), f"{block.id} printed:\n{printed}"
 
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+# What an example must print (a regular expression); every other example must print something.
+EXAMPLE_OUTPUT = {
+    "particles.py": r"done: 400,000 particles, 4 workers x 40 steps, 160 progress rows",
+    "monte_carlo.py": r"pi ~ 3\.1[0-9]{3}",
+}
+
+
+def test_every_expected_output_names_an_example() -> None:
+    assert set(EXAMPLE_OUTPUT) <= {example.name for example in EXAMPLES}
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.name for e in EXAMPLES])
-def test_example_runs(example: pathlib.Path) -> None:
-    output = run_program(example)
-    assert output.strip(), f"{example.name} printed nothing"
-
-
-def test_particles_example_reports_every_step() -> None:
-    output = run_program(ROOT / "examples" / "particles.py")
-    assert "done: 400,000 particles, 4 workers x 40 steps, 160 progress rows" in output
-
-
-def test_monte_carlo_example_estimates_pi() -> None:
-    output = run_program(ROOT / "examples" / "monte_carlo.py")
-    assert re.search(r"pi ~ 3\.1[0-9]{3}", output), output
+def test_example_runs(example: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    script = tmp_path / example.name
+    script.write_text(isolated(example.read_text()))
+    output = run_program(script)
+    assert re.search(EXAMPLE_OUTPUT.get(example.name, r"\S"), output), f"{example.name} printed:\n{output}"

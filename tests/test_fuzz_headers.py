@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import resource
 import struct
-import uuid
 
 import numpy as np
+from helpers import unique_name
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
@@ -24,7 +24,7 @@ from shmstruct._cli import read_values
 from shmstruct._header import FIXED_PART, HEADER_LOCK, LOCK
 from shmstruct._inspect import peek, remove
 
-EXAMPLES = int(os.environ.get("SHMSTRUCT_FUZZ_EXAMPLES", "2000"))
+EXAMPLES = int(os.environ.get("SHMSTRUCT_FUZZ_EXAMPLES", "1000"))
 
 
 class FuzzRow(SharedStruct):
@@ -55,8 +55,6 @@ FIELDS = [(8, "<I"), (12, "<I"), (16, "<Q"), (24, "<Q"), (32, "<32s"), (64, "<q"
           (88, "<Q"), (96, "<Q"), (104, "<q"), (112, "<q"), (120, "<Q"), (128, "<q")]  # fmt: skip
 LOCK_RECORDS = (range(LOCK, LOCK + 128), range(HEADER_LOCK, HEADER_LOCK + 128))
 INTERESTING = [0, 1, 2, 3, 63, 64, 65, 4096, 2**31 - 1, 2**32 - 1, 2**63 - 1, 2**64 - 1]
-
-RUN = uuid.uuid4().hex[:10]
 
 
 def _mutate(image: bytes, field_edits: list[tuple[int, int]], flips: list[tuple[int, int]], cut: int | None) -> bytes:
@@ -91,7 +89,7 @@ def _mutate(image: bytes, field_edits: list[tuple[int, int]], flips: list[tuple[
 def test_damaged_headers_give_segment_errors_only(
     kind: str, field_edits: list[tuple[int, int]], flips: list[tuple[int, int]], cut: int | None
 ) -> None:
-    name = f"fuzz-{RUN}-{os.getpid()}"
+    name = unique_name(f"fuzz-{os.getpid()}")
     path = f"/dev/shm/shms_{name}"
     with open(path, "wb") as segment:
         segment.write(_mutate(IMAGES[kind], field_edits, flips, cut))

@@ -10,11 +10,10 @@ import pathlib
 import resource
 import subprocess
 import sys
-import uuid
 from typing import Any
 
 import pytest
-from helpers import JOIN_TIMEOUT, SOURCE_PATH, Counter, Script, segment_exists, wait_until
+from helpers import JOIN_TIMEOUT, SOURCE_PATH, Counter, Script, segment_exists, unique_name, wait_until
 from sync_helpers import Tick, attach_and_report
 
 import shmstruct
@@ -55,7 +54,7 @@ def test_the_watcher_never_imports_from_the_working_directory(tmp_path: pathlib.
     assert segment_exists(name)
     user.process.kill()
     user.finish()
-    assert wait_until(lambda: not segment_exists(name), timeout=30), "the watcher did not remove the segment"
+    assert wait_until(lambda: not segment_exists(name)), "the watcher did not remove the segment"
     assert not marker.exists(), "the watcher imported code from the creator's working directory"
 
 
@@ -78,7 +77,7 @@ def test_every_permission_mode_is_kept_exactly() -> None:
 def test_a_restarted_service_keeps_its_new_segment(tmp_path: pathlib.Path) -> None:
     # A service creates a segment with a fixed name, is SIGKILLed and restarted: the new segment
     # of that name is not the old one. An old user must neither remove it nor be handed the old one.
-    name = f"svc-{uuid.uuid4().hex[:12]}"
+    name = unique_name("svc")
 
     def start_service(value: int) -> Script:
         service = Script(
@@ -99,7 +98,7 @@ def test_a_restarted_service_keeps_its_new_segment(tmp_path: pathlib.Path) -> No
     assert old.value == 1
     first.process.kill()
     first.finish()
-    assert wait_until(lambda: not segment_exists(name), timeout=30)  # its resource tracker removed the name
+    assert wait_until(lambda: not segment_exists(name))  # its resource tracker removed the name
     second = start_service(2)
     fresh = Counter.attach(name)  # the new segment, not this process's cached old one
     assert fresh.value == 2 and old.value == 1
@@ -108,7 +107,7 @@ def test_a_restarted_service_keeps_its_new_segment(tmp_path: pathlib.Path) -> No
     fresh.close()
     second.send("exit")
     assert second.finish()[0] == 0
-    assert wait_until(lambda: not segment_exists(name), timeout=30)
+    assert wait_until(lambda: not segment_exists(name))
 
 
 # --------------------------------------------------------------------------- strange files
@@ -167,8 +166,8 @@ STRANGE = ["fifo", "directory", "symlink", "random", "empty", "bomb"]
 
 @pytest.mark.parametrize("kind", STRANGE)
 def test_strange_entries_are_refused_without_hanging_or_crashing(kind: str) -> None:
-    name = f"strange-{kind}-{uuid.uuid4().hex[:10]}"
-    healthy = Counter.options(name=f"healthy-{uuid.uuid4().hex[:10]}")(value=3)
+    name = unique_name(f"strange-{kind}")
+    healthy = Counter.options(name=unique_name(f"healthy-{kind}"))(value=3)
     _plant(kind, name)
     path = f"/dev/shm/shms_{name}"
     try:
@@ -202,7 +201,7 @@ def test_a_damaged_lock_record_is_refused() -> None:
 
     c = Counter()
     mapping = c._block_.mmap  # type: ignore[attr-defined]
-    name = f"damaged-lock-{uuid.uuid4().hex[:10]}"
+    name = unique_name("damaged-lock")
     with open(f"/dev/shm/shms_{c.name}", "rb") as source:
         image = bytearray(source.read())
     image[LOCK + 16 : LOCK + 20] = (0x7F).to_bytes(4, "little")  # glibc's __kind: no such mutex kind
@@ -275,8 +274,8 @@ def test_show_of_a_segment_whose_lock_stays_held_says_so() -> None:
 
 def _as_another_user(name: str, results: Any) -> None:
     """In a forked child: become user nobody, then try to show and attach segment ``name``."""
-    from shmstruct._cli import read_values
     from shmstruct._block import _open_blocks
+    from shmstruct._cli import read_values
 
     _open_blocks.clear()  # attach as a stranger would, not through the mapping inherited from the parent
     os.setgroups([])
@@ -301,13 +300,16 @@ def _as_another_user(name: str, results: Any) -> None:
     results.put(outcome)
 
 
+READ_ONLY_NOTE = "read-only access: the values were read without the lock, and may mix two moments"
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become another user")
 def test_another_user_may_read_what_the_mode_allows_and_nothing_more() -> None:
     ctx = mp.get_context("fork")  # the child drops its privileges after importing everything
     readable = Counter.options(mode=0o644)(value=7)
     private = Counter(value=8)  # 0o600
     for segment, expected in (
-        (readable, [("show", {"value": 7}, False, "read-only access: the values were read without the lock, and may mix two moments"),
+        (readable, [("show", {"value": 7}, False, READ_ONLY_NOTE),
                     ("attach", "PermissionError"), ("unlink", "PermissionError")]),
         (private, [("show", "PermissionError"), ("attach", "PermissionError"), ("unlink", "PermissionError")]),
     ):  # fmt: skip
@@ -321,31 +323,50 @@ def test_another_user_may_read_what_the_mode_allows_and_nothing_more() -> None:
     private.close()
 
 
-def test_seventy_users_keep_a_segment_until_the_last_one_goes() -> None:
-    from sync_helpers import Turn, hold_as_user
+def test_seventy_users_keep_a_segment_until_the_last_one_goes(tmp_path: pathlib.Path) -> None:
+    from sync_helpers import Turn
 
-    ctx = mp.get_context("forkserver")  # each child is a fresh process: a user of its own
     users = 70
     target, control = Counter(value=1), Turn()
     name = target.name
-    children = [ctx.Process(target=hold_as_user, args=(target, control, i)) for i in range(users)]
-    for child in children:
-        child.start()
+    # The users are forked by a program that imports everything once and opens no segment itself:
+    # each attaches by name, a user of its own, without paying for the imports 70 times.
+    launcher = Script(
+        str(tmp_path),
+        f"""
+        import multiprocessing as mp
+        from helpers import JOIN_TIMEOUT, Counter
+        from sync_helpers import Turn, hold_as_user
+
+        def user(index):
+            hold_as_user(Counter.attach({name!r}), Turn.attach({control.name!r}), index)
+
+        children = [mp.get_context("fork").Process(target=user, args=(i,)) for i in range({users})]
+        for child in children:
+            child.start()
+        sys.stdin.readline()
+        for child in children[:-1]:
+            child.join(JOIN_TIMEOUT)
+        print("exited:", sorted({{child.exitcode for child in children[:-1]}}), flush=True)
+        children[-1].join(JOIN_TIMEOUT)
+        print("last exited:", children[-1].exitcode, flush=True)
+        """,
+        "launcher",
+    )
     with control.lock:
-        assert control.lock.wait_for(lambda: control.rounds == users, timeout=JOIN_TIMEOUT * 2)
+        assert control.lock.wait_for(lambda: control.rounds == users, timeout=JOIN_TIMEOUT * 5)  # a hang guard
     target.close()  # the creator stops using it: 70 others still do
     del target
     with control.lock:
         control.turn = users - 1  # let all but the last go
         control.lock.notify_all()
-    for child in children[:-1]:
-        child.join(JOIN_TIMEOUT)
-        assert child.exitcode == 0
+    launcher.send("")
+    assert launcher.expect("exited:") == "exited: [0]"
     assert segment_exists(name), "removed while a process still used it"
     with control.lock:
         control.turn = users
         control.lock.notify_all()
-    children[-1].join(JOIN_TIMEOUT)
-    assert children[-1].exitcode == 0
-    assert wait_until(lambda: not segment_exists(name), timeout=30)
+    assert launcher.expect("last exited:") == "last exited: 0"
+    assert launcher.finish() == (0, "")
+    assert wait_until(lambda: not segment_exists(name))
     control.close()

@@ -11,7 +11,18 @@ from multiprocessing.context import BaseContext
 
 import pytest
 from conftest import ours_in_dev_shm
-from helpers import JOIN_TIMEOUT, Counter, EveryType, Particle, Script, finish, hold_until, segment_exists, wait_until
+from helpers import (
+    JOIN_TIMEOUT,
+    Counter,
+    EveryType,
+    Particle,
+    Script,
+    finish,
+    hold_until,
+    segment_exists,
+    unique_name,
+    wait_until,
+)
 
 CREATOR = """
 from helpers import Counter
@@ -34,7 +45,7 @@ sys.stdin.readline()
 
 
 def test_the_last_of_several_users_removes_the_segment(tmp_path: pathlib.Path) -> None:
-    name = "life-last-user"
+    name = unique_name("life-last-user")
     creator = Script(str(tmp_path), CREATOR.format(name=name, ending=""), "creator")
     creator.expect("created")
     user = Script(str(tmp_path), ATTACHER.format(name=name), "user")
@@ -50,7 +61,7 @@ def test_the_last_of_several_users_removes_the_segment(tmp_path: pathlib.Path) -
 
 
 def test_a_killed_last_user_is_cleaned_up_by_the_watcher(tmp_path: pathlib.Path) -> None:
-    name = "life-killed-user"
+    name = unique_name("life-killed-user")
     creator = Script(str(tmp_path), CREATOR.format(name=name, ending=""), "creator")
     creator.expect("created")
     user = Script(str(tmp_path), ATTACHER.format(name=name), "user")
@@ -60,21 +71,21 @@ def test_a_killed_last_user_is_cleaned_up_by_the_watcher(tmp_path: pathlib.Path)
     assert segment_exists(name)
     os.kill(user.pid, signal.SIGKILL)
     user.finish()
-    assert wait_until(lambda: not segment_exists(name), timeout=10.0)
+    assert wait_until(lambda: not segment_exists(name))
 
 
 @pytest.mark.parametrize("ending", ["os.kill(os.getpid(), 9)", "raise RuntimeError('boom')", "sys.exit(0)"])
 def test_a_lone_creator_leaves_nothing_however_it_ends(tmp_path: pathlib.Path, ending: str) -> None:
-    name = "life-lone-creator"
+    name = unique_name(f"life-lone-creator-{ending.split()[0].split('(')[0]}")
     creator = Script(str(tmp_path), "import os\n" + CREATOR.format(name=name, ending=ending), "creator")
     creator.expect("created")
     creator.send("")
     creator.finish()
-    assert wait_until(lambda: not segment_exists(name), timeout=10.0)  # SIGKILL: multiprocessing's resource tracker
+    assert wait_until(lambda: not segment_exists(name))  # SIGKILL: multiprocessing's resource tracker
 
 
 def test_a_killed_creator_does_not_break_attached_users(tmp_path: pathlib.Path) -> None:
-    name = "life-killed-creator"
+    name = unique_name("life-killed-creator")
     creator = Script(str(tmp_path), CREATOR.format(name=name, ending=""), "creator")
     creator.expect("created")
     user = Script(str(tmp_path), ATTACHER.format(name=name), "user")
@@ -85,7 +96,7 @@ def test_a_killed_creator_does_not_break_attached_users(tmp_path: pathlib.Path) 
     assert user.expect("value") == "value 2"  # its mapping is intact, whatever happened to the name
     user.send("")
     assert user.finish()[0] == 0
-    assert wait_until(lambda: not segment_exists(name), timeout=10.0)
+    assert wait_until(lambda: not segment_exists(name))
 
 
 def test_context_managers_and_close_remove_at_once() -> None:
@@ -128,7 +139,7 @@ def test_a_reference_in_flight_outlives_its_sender(tmp_path: pathlib.Path) -> No
     assert received.value == 9
     name = received.name
     received.close()
-    assert wait_until(lambda: not segment_exists(name), timeout=10.0)
+    assert wait_until(lambda: not segment_exists(name))
 
 
 def test_a_numpy_view_alone_keeps_the_segment_in_use() -> None:
@@ -157,4 +168,4 @@ def test_a_child_that_got_the_struct_as_an_argument_is_a_user_until_it_exits(ctx
         assert segment_exists(name)  # the child still uses it
     done.set()
     finish(child)
-    assert wait_until(lambda: not segment_exists(name), timeout=10.0)
+    assert wait_until(lambda: not segment_exists(name))

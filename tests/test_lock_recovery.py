@@ -11,7 +11,7 @@ import warnings
 from multiprocessing.context import BaseContext
 
 import pytest
-from helpers import JOIN_TIMEOUT, Counter, Script, hold_lock_forever
+from helpers import JOIN_TIMEOUT, Counter, Script, hold_lock_forever, sleeping_in_futex_wait, wait_until
 
 from shmstruct import DeadHolderWarning
 
@@ -24,21 +24,23 @@ def _start_holder(ctx: BaseContext, s: Counter, how: str) -> object:
     return holder
 
 
-def test_a_killed_holder_is_taken_over_within_a_second(ctx: BaseContext) -> None:
+def test_a_killed_holder_is_taken_over(ctx: BaseContext) -> None:
     s = Counter(value=1)
     holder = _start_holder(ctx, s, "lock")
     pid = holder.pid  # type: ignore[attr-defined]
     assert s.lock.holder == pid
     started = time.monotonic()
     assert not s.lock.acquire(timeout=0.3)  # a live holder: the timeout is honoured
-    assert 0.3 <= time.monotonic() - started < 2.0
+    assert time.monotonic() - started >= 0.3  # not cut short (a busy machine may only make it longer)
     os.kill(pid, signal.SIGKILL)  # not reaped yet: a zombie must count as dead
-    started = time.monotonic()
+    # The dead holder never lets go: only a takeover can give this acquire the lock.
     with pytest.warns(DeadHolderWarning, match=rf"process {pid} died while holding it.*half-finished update"):
-        with s.lock:
-            waited = time.monotonic() - started
-            s.value += 1
-    assert waited < 1.0, waited
+        assert s.lock.acquire(timeout=JOIN_TIMEOUT)
+    try:
+        assert s.lock.holder == os.getpid()
+        s.value += 1
+    finally:
+        s.lock.release()
     assert s.value == 2 and s.lock.holder is None
     holder.join(JOIN_TIMEOUT)  # type: ignore[attr-defined]
     with s.lock:  # the lock works normally again, without a warning
@@ -50,10 +52,8 @@ def test_a_holder_killed_before_recording_itself_is_taken_over(ctx: BaseContext)
     holder = _start_holder(ctx, s, "unrecorded")
     assert s.lock.holder is None
     os.kill(holder.pid, signal.SIGKILL)  # type: ignore[attr-defined]
-    started = time.monotonic()
     with pytest.warns(DeadHolderWarning, match="died while holding it, before it could record its pid"):
-        assert s.lock.acquire(timeout=JOIN_TIMEOUT)
-    assert time.monotonic() - started < 1.0
+        assert s.lock.acquire(timeout=JOIN_TIMEOUT)  # a takeover: the dead holder never lets go
     s.lock.release()
     holder.join(JOIN_TIMEOUT)  # type: ignore[attr-defined]
 
@@ -90,22 +90,20 @@ def test_a_blocked_acquire_can_be_interrupted_with_ctrl_c(tmp_path: pathlib.Path
         script = Script(
             str(tmp_path),
             f"""
-            import time
             from helpers import Counter
             c = Counter.attach({s.name!r})
-            started = time.monotonic()
             try:
                 print("waiting", flush=True)
                 with c.lock:
                     print("acquired", flush=True)
             except KeyboardInterrupt:
-                print("interrupted", round(time.monotonic() - started, 1), flush=True)
+                print("interrupted", flush=True)
             """,
         )
         script.expect("waiting")
+        assert wait_until(lambda: sleeping_in_futex_wait(script.pid)), "the script never blocked"
         os.kill(script.pid, signal.SIGINT)
-        line = script.expect("interrupted")
-        assert float(line.split()[1]) < 5.0
+        assert script.expect("interrupted") == "interrupted"  # while this process still holds the lock
         assert script.finish()[0] == 0
     assert s.lock.acquire(block=False)  # the interrupted waiter took nothing
     s.lock.release()

@@ -147,7 +147,7 @@ def test_four_writers_lose_and_duplicate_nothing_while_a_reader_sees_only_finish
     assert broken == [] and seen == per_worker * workers and reads >= 1
     rows = log.snapshot()
     assert len(rows) == per_worker * workers and broken_entries(rows) == []
-    pairs = set(zip(rows["worker"].tolist(), rows["seq"].tolist()))
+    pairs = set(zip(rows["worker"].tolist(), rows["seq"].tolist(), strict=True))
     assert pairs == {(w, s) for w in range(workers) for s in range(per_worker)}
     for w in range(workers):  # each writer's rows are in the order it appended them
         assert rows["seq"][rows["worker"] == w].tolist() == list(range(per_worker))

@@ -27,9 +27,11 @@ def test_queue_both_ways(ctx: BaseContext) -> None:
     inbox, outbox = ctx.Queue(), ctx.Queue()
     child = ctx.Process(target=bump_from_queue, args=(inbox, outbox))
     child.start()
-    inbox.put(things)
+    inbox.put(things)  # starts the queue's feeder thread in this process
     back = outbox.get(timeout=JOIN_TIMEOUT)
     finish(child)
+    inbox.close()
+    inbox.join_thread()  # a thread left running would make a later fork() copy it mid-flight
     check_bumped(things, 1)
     assert back[0].lock is things[0].lock  # it came back to the same block in this process
     back[0].value = 40
@@ -76,7 +78,7 @@ def test_workers_return_objects_they_created(ctx: BaseContext) -> None:
     with ProcessPoolExecutor(2, mp_context=ctx) as executor:
         made.append(executor.submit(make_shared, 8).result(JOIN_TIMEOUT))
     # The workers have exited; what they created lives on while this process uses it.
-    for value, (counter, table, log) in zip([5, 6, 7, 8], made):
+    for value, (counter, table, log) in zip([5, 6, 7, 8], made, strict=True):
         assert isinstance(counter, Counter) and counter.value == value
         assert table.column("x").tolist() == [float(value)] * 3
         assert log.column("x").tolist() == [float(value)]

@@ -107,9 +107,11 @@ def test_queue_passes_a_live_reference_not_a_copy(ctx: BaseContext) -> None:
     queue_in, queue_out = ctx.Queue(), ctx.Queue()
     child = ctx.Process(target=_put_back, args=(queue_in, queue_out))
     child.start()
-    queue_in.put(s)
+    queue_in.put(s)  # starts the queue's feeder thread in this process
     back = queue_out.get(timeout=JOIN_TIMEOUT)
     finish(child)
+    queue_in.close()
+    queue_in.join_thread()  # a thread left running would make a later fork() copy it mid-flight
     assert s.steps == 101 and s.grid[0, 0] == 7.0
     assert back.lock is s.lock  # the same block is reused in this process
     back.steps = 5

@@ -14,7 +14,7 @@ from multiprocessing.context import BaseContext
 
 import numpy as np
 import pytest
-from helpers import JOIN_TIMEOUT, finish, hold_lock_forever, run_child
+from helpers import JOIN_TIMEOUT, finish, hold_lock_forever, run_child, wait_until
 from sync_helpers import (
     Bulky,
     Guarded,
@@ -34,7 +34,7 @@ from sync_helpers import (
 
 from shmstruct import DeadHolderWarning
 
-PAUSES = 30
+PAUSES = 10  # per start method: 30 in all
 
 
 def test_a_paused_holder_is_never_taken_over(ctx: BaseContext) -> None:
@@ -55,6 +55,7 @@ def test_a_paused_holder_is_never_taken_over(ctx: BaseContext) -> None:
                 assert g.lock.holder == writer.pid  # nobody took it from the paused holder
             finally:
                 os.kill(writer.pid, signal.SIGCONT)  # type: ignore[arg-type]
+        assert wait_until(lambda: g.sections > 0), "the checker never got the lock"
     finally:
         g.stop = True
     finish(writer)
@@ -134,9 +135,11 @@ def test_a_thread_that_exits_holding_the_lock_hands_it_over() -> None:
     g = Guarded()
     exit_thread_holding(g.lock)
     assert g.lock.holder == os.getpid() and not g.lock.held_by_me()
-    with pytest.warns(DeadHolderWarning, match=rf"a thread of this process \({os.getpid()}\) exited while holding it"):
-        with g.lock:
-            g.a += 1
+    warned = pytest.warns(
+        DeadHolderWarning, match=rf"a thread of this process \({os.getpid()}\) exited while holding it"
+    )
+    with warned, g.lock:
+        g.a += 1
     assert g.lock.recoveries == 1 and g.lock.holder is None
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -79,7 +79,7 @@ def test_sized_aliases() -> None:
         (list, shmstruct.MISSING, "use array(shape)"),
         (list[int], shmstruct.MISSING, "use array(shape)"),
         (dict, shmstruct.MISSING, "cannot live in shared memory"),
-        (Optional[int], shmstruct.MISSING, "sentinel"),
+        (Optional[int], shmstruct.MISSING, "sentinel"),  # noqa: UP045 - the spelling users write
         (int | None, shmstruct.MISSING, "sentinel"),
         (str, "", "use text"),
         (str, shmstruct.MISSING, "use text(max_bytes)"),

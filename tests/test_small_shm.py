@@ -152,39 +152,47 @@ def test_what_was_created_can_be_written_in_full() -> None:
 def test_kills_during_create_and_close_leave_nothing_after_gc() -> None:
     # 40 SIGKILLs at random moments of a loop that creates, attaches and closes structs, tables
     # and logs. Whatever the kills leave (a half-made file, a segment whose users are all dead),
-    # the normal cleanup or "python -m shmstruct gc" removes.
+    # the normal cleanup or "python -m shmstruct gc" removes. Each worker is forked from a program
+    # that has imported everything but created nothing: it starts its own resource tracker, as a
+    # program started on its own does, without paying for the imports 40 times.
     out = run_in_small_shm(
         f"""
-        import os, random, subprocess, threading
-        PATHS = {[TESTS_DIR, *SOURCE_PATH]!r}
-        worker = '''
-        import sys
-        sys.path[:0] = PATHS
+        import os, random, signal, subprocess, threading, time
         from helpers import Counter, Particle
-        print("ready", flush=True)
-        i = 0
-        while True:
-            c = Counter(value=i)
-            t = Particle.table(50)
-            log = Particle.log(20)
-            log.append(x=1.0)
-            again = Counter.attach(c.name)
-            c.close(); t.close(); log.close()
-            i += 1
-        '''.replace("PATHS", repr(PATHS)).replace(chr(10) + "        ", chr(10))
+        PATHS = {[TESTS_DIR, *SOURCE_PATH]!r}
         env = {{**os.environ, "PYTHONPATH": os.pathsep.join(PATHS)}}
         rng = random.Random(7)
         pause = threading.Event()
         for _ in range(40):
-            child = subprocess.Popen([sys.executable, "-c", worker], stdout=subprocess.PIPE, text=True, env=env)
-            assert child.stdout.readline() == "ready\\n"
+            ready, say_ready = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.write(say_ready, b"r")
+                i = 0
+                while True:
+                    c = Counter(value=i)
+                    t = Particle.table(50)
+                    log = Particle.log(20)
+                    log.append(x=1.0)
+                    again = Counter.attach(c.name)
+                    c.close(); t.close(); log.close()
+                    i += 1
+            os.close(say_ready)
+            assert os.read(ready, 1) == b"r"
+            os.close(ready)
             pause.wait(rng.uniform(0.0, 0.05))
-            child.kill()
-            child.wait()
-        pause.wait(6.0)  # half-made files must be older than the creation window before gc judges them
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        # gc judges a half-made file only once it is older than the creation window: age them all
+        # (every creator is dead) rather than wait for the window to pass.
+        for entry in os.listdir("/dev/shm"):
+            try:
+                os.utime(os.path.join("/dev/shm", entry), ns=(0, time.time_ns() - 60 * 10**9))
+            except FileNotFoundError:
+                pass  # a killed worker's resource tracker removed it meanwhile
         gc = subprocess.run([sys.executable, "-m", "shmstruct", "gc"], capture_output=True, text=True, env=env)
         print("gc:", gc.returncode, "left alone" not in gc.stdout)
-        for _ in range(300):  # resource trackers of killed workers may still be removing names
+        for _ in range(600):  # resource trackers of killed workers may still be removing names
             if not os.listdir("/dev/shm"):
                 break
             pause.wait(0.1)
