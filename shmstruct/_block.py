@@ -42,8 +42,9 @@ from ._inspect import unlink_if
 from ._lock import SharedLock
 from ._naming import PREFIX, check_name, new_name
 from ._processes import current_pid
+from ._record import Record
 
-__all__ = ["DEFAULT_MODE", "SharedBlock", "map_existing", "map_segment"]
+__all__ = ["DEFAULT_MODE", "Mapped", "SharedBlock", "map_existing", "map_segment"]
 
 #: Segments are readable and writable by their owner only, unless asked otherwise.
 DEFAULT_MODE = 0o600
@@ -218,7 +219,8 @@ class SharedBlock:
 
     @classmethod
     def _open(cls, name: str, schema: type[Any], kind: str | None, from_pickle: bool) -> SharedBlock:
-        mapping, info, identity = map_existing(name, expected=template_of(schema))
+        mapped = map_existing(name, expected=template_of(schema))
+        mapping, info, identity = mapped.mapping, mapped.info, mapped.identity
         check_schema(info, schema, name)
         block = cls(name, mapping, schema, info, identity, -1, False)
         try:
@@ -283,9 +285,15 @@ def map_segment(fd: int, size: int, **options: Any) -> mmap.mmap:
     return mmap.mmap(fd, size, **options)
 
 
-def map_existing(
-    name: str, access: int = mmap.ACCESS_WRITE, expected: Template | None = None
-) -> tuple[mmap.mmap, HeaderInfo, Identity]:
+class Mapped(Record):
+    """An existing segment, mapped: the mapping, what its header says, and which file it is."""
+
+    mapping: mmap.mmap
+    info: HeaderInfo
+    identity: Identity
+
+
+def map_existing(name: str, access: int = mmap.ACCESS_WRITE, expected: Template | None = None) -> Mapped:
     """Map the whole of the existing segment ``name`` (``mmap.ACCESS_READ`` for a read-only look),
     after reading and validating its header from the file (see :mod:`shmstruct._files`).
 
@@ -297,7 +305,7 @@ def map_existing(
     fd = open_segment(name, writable=access != mmap.ACCESS_READ)
     try:
         info = read_header(fd, name, expected)
-        return map_segment(fd, info.header_size + info.data_size, access=access), info, identity_of(fd)
+        return Mapped(map_segment(fd, info.header_size + info.data_size, access=access), info, identity_of(fd))
     finally:
         os.close(fd)
 

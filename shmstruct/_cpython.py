@@ -56,22 +56,28 @@ def untrack(resource: str) -> None:
 
 def _tell(command: str, resource: str) -> None:
     if tracker_writes_lines():
-        line = f"{command}:{resource}:{_RTYPE}\n".encode("ascii")
-        tracker: Any = resource_tracker._resource_tracker
-        fd = tracker._fd
-        if fd is None or tracker._pid is None:
-            tracker.ensure_running()  # no connection in this process yet: the tracker's own probe
-            fd = tracker._fd
         try:
-            os.write(fd, line)
-        except OSError:  # the tracker died, or the descriptor is stale: let the tracker's code reconnect
-            tracker.ensure_running()
-            os.write(tracker._fd, line)
-        return
+            _write_line(f"{command}:{resource}:{_RTYPE}\n".encode("ascii"))
+            return
+        except Exception:  # anything unexpected: the tracker's own code decides (a line is all or nothing)
+            pass
     if command == "REGISTER":
         resource_tracker.register(resource, _RTYPE)
     else:
         resource_tracker.unregister(resource, _RTYPE)
+
+
+def _write_line(line: bytes) -> None:
+    tracker: Any = resource_tracker._resource_tracker
+    fd = tracker._fd
+    if fd is None or tracker._pid is None:
+        tracker.ensure_running()  # no connection in this process yet: the tracker's own probe
+        fd = tracker._fd
+    try:
+        os.write(fd, line)  # shorter than PIPE_BUF: written whole or not at all
+    except OSError:  # the tracker died, or the descriptor is stale: let the tracker's code reconnect
+        tracker.ensure_running()
+        os.write(tracker._fd, line)
 
 
 def tracker_writes_lines() -> bool:

@@ -13,22 +13,21 @@ from __future__ import annotations
 import sys
 import time
 
-from ._files import Identity
-from ._lifecycle import Settled, decode_watched, settle
+from ._lifecycle import Settled, Watched, decode_watched, settle
 
 __all__ = ["main", "watch"]
 
 POLL_SECONDS = 1.0
 
 
-def watch(segments: list[tuple[str, Identity]], poll: float = POLL_SECONDS) -> None:
+def watch(segments: list[Watched], poll: float = POLL_SECONDS) -> None:
     """Wait until nobody wants each segment any more, then remove its name (if the name still
     names that segment: a restarted service's new segment of the same name is not ours)."""
     pending = set(segments)
     while pending:
-        for name, identity in sorted(pending, key=lambda entry: entry[0]):
-            if settle(name, identity).outcome is not Settled.WANTED:
-                pending.discard((name, identity))
+        for watched in sorted(pending, key=lambda entry: entry.name):
+            if settle(watched.name, watched.identity).outcome is not Settled.WANTED:
+                pending.discard(watched)
         if pending:
             time.sleep(poll)  # a watcher polls: there is no event for "a process died"
 

@@ -62,6 +62,7 @@ __all__ = [
     "Reference",
     "Settled",
     "Settlement",
+    "Watched",
     "What",
     "claim_slot",
     "decode_watched",
@@ -254,7 +255,7 @@ def _detach(
             return
         if still_wanted(mapping, exclude=pid):
             if tracked or read_field(mapping, IN_FLIGHT) > 0:
-                _pending[name] = (pid, tracked, identity)  # decided again later, at the latest at exit
+                _pending[name] = _Pending(pid, tracked, identity)  # decided again later, at the latest at exit
             return
         write_field(mapping, FLAGS, flags | REMOVED)
     unlink_if(name, identity)
@@ -262,9 +263,17 @@ def _detach(
         _cpython.untrack(segment_path(name))
 
 
+class _Pending(Record):
+    """A block this process stopped using while it was still wanted."""
+
+    pid: int  # the process that stopped (a forked child inherits the table, not the duty)
+    tracked: bool  # this process created it: the resource tracker still has its name
+    identity: Identity
+
+
 # Names this process stopped using while they were still wanted: by this process's resource
-# tracker entry (it created them), or by a reference in flight. name -> (pid, tracked, identity).
-_pending: dict[str, tuple[int, bool, Identity]] = {}
+# tracker entry (it created them), or by a reference in flight.
+_pending: dict[str, _Pending] = {}
 
 
 class Settled(enum.Enum):
@@ -296,24 +305,24 @@ def settle(name: str, identity: Identity) -> Settlement:
     return Settlement(Settled.REMOVED)
 
 
-def settle_pending(at_exit: bool = False) -> list[tuple[str, Identity]]:
+def settle_pending(at_exit: bool = False) -> list[Watched]:
     """Remove pending names nobody wants any more; return those still wanted (at exit, the
     resource tracker lets go of them all: a watcher process takes over)."""
-    still: list[tuple[str, Identity]] = []
-    for name, (pid, tracked, identity) in list(_pending.items()):
-        if pid != current_pid():
+    still: list[Watched] = []
+    for name, pending in list(_pending.items()):
+        if pending.pid != current_pid():
             continue
-        settlement = settle(name, identity)
+        settlement = settle(name, pending.identity)
         wanted = settlement.outcome is Settled.WANTED
         if wanted and not at_exit:
-            if not tracked and not settlement.in_flight:
+            if not pending.tracked and not settlement.in_flight:
                 del _pending[name]  # other users will remove it
             continue
         del _pending[name]
-        if tracked:
+        if pending.tracked:
             _cpython.untrack(segment_path(name))
         if wanted:
-            still.append((name, identity))
+            still.append(Watched(name, pending.identity))
     return still
 
 
@@ -332,7 +341,7 @@ def _hand_off_at_exit() -> None:
         import subprocess  # only a process that hands segments over at exit needs it
 
         subprocess.Popen(
-            [sys.executable, "-I", "-c", _JANITOR_START, _PACKAGE_PARENT, *(encode_watched(n, i) for n, i in watch)],
+            [sys.executable, "-I", "-c", _JANITOR_START, _PACKAGE_PARENT, *map(encode_watched, watch)],
             cwd="/",
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -347,15 +356,22 @@ _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _JANITOR_START = "import sys; sys.path.insert(0, sys.argv.pop(1)); from shmstruct._janitor import main; main()"
 
 
-def encode_watched(name: str, identity: Identity) -> str:
+class Watched(Record):
+    """A segment handed to the watcher: its name, and the file that name must still point to."""
+
+    name: str
+    identity: Identity
+
+
+def encode_watched(watched: Watched) -> str:
     """How a watched segment travels on the watcher's command line: ``name:device:inode``."""
-    return f"{name}:{identity.device}:{identity.inode}"
+    return f"{watched.name}:{watched.identity.device}:{watched.identity.inode}"
 
 
-def decode_watched(argument: str) -> tuple[str, Identity]:
+def decode_watched(argument: str) -> Watched:
     """The inverse of :func:`encode_watched`."""
     name, device, inode = argument.rsplit(":", 2)
-    return name, Identity(int(device), int(inode))
+    return Watched(name, Identity(int(device), int(inode)))
 
 
 class _AtExit:
