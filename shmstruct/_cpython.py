@@ -19,7 +19,14 @@ import sys
 from multiprocessing import process, resource_tracker
 from typing import Any
 
-__all__ = ["namespace_annotations", "track", "tracker_writes_lines", "unpickling_process_arguments", "untrack"]
+__all__ = [
+    "namespace_annotations",
+    "sha256",
+    "track",
+    "tracker_writes_lines",
+    "unpickling_process_arguments",
+    "untrack",
+]
 
 _RTYPE = "shared_memory"
 
@@ -184,3 +191,23 @@ def namespace_annotations(namespace: dict[str, Any]) -> dict[str, Any]:
             }
     annotations = namespace.get("__annotations__")
     return dict(annotations) if isinstance(annotations, dict) else {}
+
+
+def sha256(data: bytes) -> bytes:
+    """The SHA-256 digest of ``data``.
+
+    Why: every process that attaches a struct computes its schema's fingerprint, and ``import
+    hashlib`` loads OpenSSL (a few milliseconds of a spawned child's start). CPython's own builtin
+    module computes the same digest: ``_sha2`` from 3.12, ``_sha256`` before. Replaced by: nothing
+    public; hashlib is the fallback whenever neither module is there.
+    """
+    import importlib
+
+    try:
+        builtin: Any = importlib.import_module("_sha2" if sys.version_info >= (3, 12) else "_sha256")
+    except ImportError:
+        import hashlib
+
+        return hashlib.sha256(data).digest()
+    digest: bytes = builtin.sha256(data).digest()
+    return digest

@@ -46,6 +46,7 @@ import zlib
 from typing import Any
 
 from . import _native
+from ._cpython import sha256
 from ._errors import SchemaMismatchError, SegmentError
 from ._record import Record
 
@@ -103,13 +104,38 @@ class Template(Record):
 
 def make_template(description: dict[str, Any]) -> Template:
     """The header template of a schema description (its compiled schema keeps it)."""
-    import hashlib  # imported when a schema first creates a block: a process that only attaches
-    import json  # with its own schema never needs them (see read_header)
+    canonical = canonical_json(description)
+    if canonical is None:
+        import json
 
-    text = json.dumps(description, sort_keys=True, separators=(",", ":")).encode()
+        canonical = json.dumps(description, sort_keys=True, separators=(",", ":"))
+    text = canonical.encode()
     packed = zlib.compress(text, 9)
     header_size = -(-(_DESCRIPTION + len(packed)) // 64) * 64
-    return Template(description, packed, hashlib.sha256(text).digest(), header_size)
+    return Template(description, packed, sha256(text), header_size)
+
+
+def canonical_json(value: Any) -> str | None:
+    """``json.dumps(value, sort_keys=True, separators=(",", ":"))`` for the plain data a schema
+    description holds (dicts, lists, ints and printable ASCII strings), or ``None`` for anything
+    else. Every process that attaches a struct computes its schema's fingerprint: this spares it
+    importing :mod:`json` (and the JSON module stays the reference, see tests/test_kinds.py)."""
+    if isinstance(value, str):
+        plain = value.isascii() and value.isprintable() and '"' not in value and "\\" not in value
+        return f'"{value}"' if plain else None
+    if type(value) is int:
+        return str(value)
+    if isinstance(value, list):
+        items = [canonical_json(item) for item in value]
+        return None if None in items else "[" + ",".join(items) + "]"  # type: ignore[arg-type]
+    if isinstance(value, dict):
+        if not all(type(key) is str for key in value):
+            return None
+        entries = [(canonical_json(key), canonical_json(value[key])) for key in sorted(value)]
+        if any(key is None or item is None for key, item in entries):
+            return None
+        return "{" + ",".join(f"{key}:{item}" for key, item in entries) + "}"
+    return None
 
 
 def template_of(schema: type[Any]) -> Template:
@@ -255,7 +281,6 @@ def read_header(fd: int, name: str, expected: Template | None = None) -> HeaderI
 
 
 def _parse_description(text: bytes, desc_length: int, fingerprint: bytes, damaged: Any) -> dict[str, Any]:
-    import hashlib
     import json
 
     if len(text) != desc_length:
@@ -267,7 +292,7 @@ def _parse_description(text: bytes, desc_length: int, fingerprint: bytes, damage
         raise damaged("its schema description is not valid compressed data") from None
     if inflate.unconsumed_tail:
         raise damaged(f"its schema description decompresses to more than {MAX_DESCRIPTION_SIZE:,} bytes")
-    if hashlib.sha256(raw).digest() != fingerprint:
+    if sha256(raw) != fingerprint:
         raise damaged("its schema description does not match its fingerprint")
     try:
         description = json.loads(raw)

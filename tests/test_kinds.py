@@ -86,3 +86,24 @@ def test_no_module_outside_the_kinds_tests_a_field_kind() -> None:
         if pattern.search(line) and "__all__" not in line and not line.strip().startswith('"')
     ]
     assert offenders == []
+
+
+def test_the_fingerprint_text_is_exactly_what_json_writes() -> None:
+    import hashlib
+
+    from helpers import EveryType, State
+
+    from shmstruct._cpython import sha256
+    from shmstruct._header import canonical_json, template_of
+
+    class Größe(SharedStruct):  # a non-ASCII name takes the json module's path
+        wert: int = 0
+
+    for schema in (Half, Mixed, State, EveryType, Größe):
+        description = shmstruct.layout(schema).description
+        reference = json.dumps(description, sort_keys=True, separators=(",", ":"))
+        fast = canonical_json(description)
+        assert fast is None if schema is Größe else fast == reference
+        assert template_of(schema).fingerprint == hashlib.sha256(reference.encode()).digest()
+    assert canonical_json({"a": [1, True]}) is None  # json would write true
+    assert sha256(b"abc") == hashlib.sha256(b"abc").digest()
