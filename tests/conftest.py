@@ -8,6 +8,7 @@ import json
 import multiprocessing as mp
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import threading
@@ -37,6 +38,11 @@ def _tested_package() -> str:
 
 def pytest_configure(config: pytest.Config) -> None:
     """With SHMSTRUCT_TEST_INSTALLED set, the suite must test the installed package, not the source tree."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # Started in the background by a shell (`pytest &`), this process ignores SIGINT, and so
+        # would every program it starts: the tests that press Ctrl-C in one would wait in vain.
+        # With a handler here, the programs start with the default, as from a terminal.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     where = _tested_package()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     if os.environ.get("SHMSTRUCT_TEST_INSTALLED") and where == os.path.join(root, "shmstruct"):
