@@ -15,7 +15,7 @@ from ._kinds import Field
 from ._layout import Layout
 from ._proxy import block_of
 from ._schema import schema_of
-from ._struct import StructFactory, attach_struct, segment_options, take_snapshot, update_struct
+from ._struct import StructFactory, attach_struct, take_snapshot, update_struct
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -45,6 +45,13 @@ def _block(obj: Any) -> SharedBlock:
         return block_of(obj)
     except (AttributeError, RuntimeError):
         raise TypeError(f"expected a shmstruct struct, table or log, got {short_repr(obj)}") from None
+
+
+def segment_options(
+    *, name: str | None = None, keep: bool = False, mode: int = DEFAULT_MODE, reserve: bool = True
+) -> dict[str, Any]:
+    """The creation options every kind of segment takes, as :meth:`SharedBlock.create` wants them."""
+    return {"name": name, "keep": keep, "mode": mode, "reserve": reserve}
 
 
 def fields(schema: type[Any]) -> tuple[Field, ...]:

@@ -22,7 +22,7 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from ._block import DEFAULT_MODE, SharedBlock
+from ._block import SharedBlock
 from ._cpython import namespace_annotations
 from ._errors import SchemaError
 from ._kinds import MISSING, Field, compiled_schema, resolve_field
@@ -220,13 +220,6 @@ class StructFactory:
         return f"shmstruct.options({self.schema.__name__}, {shown})"
 
 
-def segment_options(
-    *, name: str | None = None, keep: bool = False, mode: int = DEFAULT_MODE, reserve: bool = True
-) -> dict[str, Any]:
-    """The creation options every kind of segment takes, as :meth:`SharedBlock.create` wants them."""
-    return {"name": name, "keep": keep, "mode": mode, "reserve": reserve}
-
-
 # --------------------------------------------------------------------------- the runtime base
 
 
@@ -279,42 +272,33 @@ class SharedStruct(ctypes.Structure, metaclass=SchemaMeta):
     layout = _SchemaAttribute("layout")
     dtype = _SchemaAttribute("dtype")
 
-    @classmethod
-    def table(
-        cls, rows: int, *, name: str | None = None, keep: bool = False, mode: int = DEFAULT_MODE, reserve: bool = True
-    ) -> Any:
-        """``shmstruct.table(Schema, rows, ...)``: a shared table of ``rows`` records."""
-        from ._table import create_table
-
-        return create_table(cls, rows, segment_options(name=name, keep=keep, mode=mode, reserve=reserve))
+    # The method spellings of earlier versions: each calls its function in shmstruct (which
+    # documents it), so that there is one implementation.
 
     @classmethod
-    def log(
-        cls,
-        capacity: int,
-        *,
-        ring: bool = False,
-        name: str | None = None,
-        keep: bool = False,
-        mode: int = DEFAULT_MODE,
-        reserve: bool = True,
-    ) -> Any:
-        """``shmstruct.log(Schema, capacity, ...)``: an empty shared append-only log."""
-        from ._table import create_log
+    def table(cls, rows: int, **options: Any) -> Any:
+        """``shmstruct.table(Schema, rows, ...)``."""
+        from . import _functions
 
-        return create_log(cls, capacity, ring, segment_options(name=name, keep=keep, mode=mode, reserve=reserve))
+        return _functions.table(cls, rows, **options)
 
     @classmethod
-    def options(
-        cls, *, name: str | None = None, keep: bool = False, mode: int = DEFAULT_MODE, reserve: bool = True
-    ) -> StructFactory:
-        """``shmstruct.options(Schema, ...)``: create structs with a chosen segment name, lifetime
-        or permissions."""
-        return StructFactory(cls, segment_options(name=name, keep=keep, mode=mode, reserve=reserve))
+    def log(cls, capacity: int, **options: Any) -> Any:
+        """``shmstruct.log(Schema, capacity, ...)``."""
+        from . import _functions
+
+        return _functions.log(cls, capacity, **options)
+
+    @classmethod
+    def options(cls, **options: Any) -> StructFactory:
+        """``shmstruct.options(Schema, ...)``."""
+        from . import _functions
+
+        return _functions.options(cls, **options)
 
     @classmethod
     def attach(cls, name: str) -> Any:
-        """``shmstruct.attach(Schema, name)``: a live proxy to the struct in segment ``name``."""
+        """``shmstruct.attach(Schema, name)``."""
         return attach_struct(cls, name)
 
     @property

@@ -220,6 +220,17 @@ class Field(Record):
         return self.default is MISSING
 
     @property
+    def row(self) -> ScalarType:
+        """The scalar type row of a scalar, or of an array's elements.
+
+        Raises:
+            TypeError: The field's kind has no scalar type (text, nested).
+        """
+        if self.scalar is None:
+            raise TypeError(f"{self.qualname} is a {self.kind} field: it has no scalar type")
+        return self.scalar
+
+    @property
     def atomic(self) -> bool:
         """Whether the field is an ``Atomic`` integer."""
         return False

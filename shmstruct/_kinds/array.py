@@ -14,7 +14,7 @@ from typing import Any
 from .._errors import FieldTypeError, FieldValueError, short_repr
 from .._proxy import block_of
 from .._specs import ArraySpec
-from .._types import ScalarType, scalar_type_of_dtype
+from .._types import scalar_type_of_dtype
 from ._base import MISSING, Declaration, Field, Preparer
 
 __all__ = ["ArrayField"]
@@ -110,12 +110,6 @@ class ArrayField(Field):
             declaration.name, declaration.owner, declaration.annotation, ctype, f"{row.c_name}{dims}",
             default=spec, scalar=row, shape=spec.shape,
         )  # fmt: skip
-
-    @property
-    def row(self) -> ScalarType:
-        """The element type's row."""
-        assert self.scalar is not None
-        return self.scalar
 
     def preparer(self) -> Preparer:
         import numpy as np

@@ -160,12 +160,6 @@ class ScalarField(Field):
             default=declaration.default, scalar=row, constraints=declaration.constraints,
         )  # fmt: skip
 
-    @property
-    def row(self) -> ScalarType:
-        """The scalar type row (always set for scalars)."""
-        assert self.scalar is not None
-        return self.scalar
-
     def preparer(self) -> Preparer:
         row = self.row
         prepare = self.with_constraints(scalar_preparer(self.qualname, row), row.python_type, check_stored=True)
