@@ -92,7 +92,6 @@ def snapshot(obj: Any) -> Any:
 
     if isinstance(obj, Table):
         return obj.snapshot()
-    schema_of(type(obj))
     return take_snapshot(obj)
 
 

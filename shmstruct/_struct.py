@@ -29,7 +29,7 @@ from ._kinds import MISSING, Field, compiled_schema, resolve_field
 from ._layout import Layout, compile_layout, same_offsets
 from ._lifecycle import Reference, What, reference_to, register_builder
 from ._native import FieldSetter
-from ._proxy import block_of, lock_of
+from ._proxy import block_of, lock_of, locked_bytes
 from ._schema import Schema, from_buffer, schema_of
 
 __all__ = ["SchemaMeta", "SharedStruct", "StructFactory", "attach_struct", "bind_proxy", "create_struct"]
@@ -364,8 +364,6 @@ def take_snapshot(obj: Any) -> Any:
     """Copy a struct's bytes under its lock (one ``memcpy``) and build its snapshot model from the
     private copy outside the lock, so other processes wait only for the copy."""
     import numpy as np
-
-    from ._proxy import locked_bytes
 
     schema = schema_of(type(obj))
     raw = locked_bytes(obj, schema.size)

@@ -28,6 +28,7 @@ __all__ = [
     "Preparer",
     "Store",
     "annotated",
+    "annotated_if",
     "compiled_schema",
     "is_bool",
 ]
@@ -50,6 +51,11 @@ MISSING: Literal[_Missing.MISSING] = _Missing.MISSING
 def annotated(base: Any, metadata: tuple[Any, ...]) -> Any:
     """``Annotated[base, *metadata]``, spelled so that Python 3.10 accepts it."""
     return operator.getitem(Annotated, (base, *metadata))
+
+
+def annotated_if(python_type: type, constraints: tuple[Any, ...]) -> Any:
+    """``python_type``, or ``Annotated[python_type, *constraints]`` when there are constraints."""
+    return annotated(python_type, constraints) if constraints else python_type
 
 
 def is_bool(value: Any) -> bool:

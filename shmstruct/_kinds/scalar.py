@@ -18,7 +18,7 @@ from typing import Any, Union
 
 from .._errors import FieldTypeError, FieldValueError, short_repr
 from .._types import ScalarType, scalar_type_for_python, scalar_type_of
-from ._base import Declaration, Field, Preparer, Store, ctypes_rejection, is_bool, is_ctypes_class
+from ._base import Declaration, Field, Preparer, Store, annotated_if, ctypes_rejection, is_bool, is_ctypes_class
 
 __all__ = ["ScalarField"]
 
@@ -198,10 +198,3 @@ class ScalarField(Field):
     def model_type(self) -> Any:
         python_type = self.row.python_type
         return annotated_if(python_type, self.constraints)
-
-
-def annotated_if(python_type: type, constraints: tuple[Any, ...]) -> Any:
-    """``python_type``, or ``Annotated[python_type, *constraints]`` when there are constraints."""
-    from ._base import annotated
-
-    return annotated(python_type, constraints) if constraints else python_type

@@ -13,8 +13,7 @@ from typing import Any
 from .._errors import FieldTypeError, FieldValueError, short_repr
 from .._proxy import lock_of
 from .._specs import TextSpec
-from ._base import Declaration, Field, Preparer
-from .scalar import annotated_if
+from ._base import Declaration, Field, Preparer, annotated_if
 
 __all__ = ["TextField", "decode_text"]
 
