@@ -11,9 +11,13 @@ and it can be handed to child processes under every start method::
         grid: NDArray[np.float64] = array((64, 64))
         hits: Atomic[int] = atomic()
 
-The types a checker sees are in ``__init__.pyi``; importing shmstruct imports neither numpy nor
-pydantic (an array field, a table or a snapshot does, when it is first used).
+The types a checker sees are in ``__init__.pyi``. Importing shmstruct imports neither numpy nor
+pydantic (an array field or a snapshot does, when it is first used), nor :mod:`typing`: a spawned
+child that is handed a struct imports shmstruct, and typing alone would cost it about 5 ms. The
+sized aliases (``int8`` ...) and tables and logs, which need typing, load on first use.
 """
+
+import importlib
 
 from ._atomic import Atomic
 from ._errors import (
@@ -51,24 +55,32 @@ from ._lock import SharedLock
 from ._naming import MAX_NAME_LENGTH
 from ._specs import array, atomic, nested, text
 from ._struct import SharedStruct
-from ._table import Log, Table
-from ._types import (
-    TYPE_CODES,
-    c_float16,
-    float16,
-    float32,
-    float64,
-    int8,
-    int16,
-    int32,
-    int64,
-    uint8,
-    uint16,
-    uint32,
-    uint64,
-)
+from ._types import TYPE_CODES, c_float16
 
 __version__ = "0.1.0"
+
+# Public names whose module loads on first use (see the module docstring), and that module.
+_LAZY = {
+    **dict.fromkeys(("Log", "Table"), "._table"),
+    **dict.fromkeys(
+        ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"),
+        "._aliases",
+    ),
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'shmstruct' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "HANDOFF_GRACE",

@@ -15,6 +15,17 @@ from numpy.typing import DTypeLike, NDArray
 from pydantic import BaseModel
 from typing_extensions import ParamSpec, Self, dataclass_transform
 
+from ._aliases import float16 as float16
+from ._aliases import float32 as float32
+from ._aliases import float64 as float64
+from ._aliases import int8 as int8
+from ._aliases import int16 as int16
+from ._aliases import int32 as int32
+from ._aliases import int64 as int64
+from ._aliases import uint8 as uint8
+from ._aliases import uint16 as uint16
+from ._aliases import uint32 as uint32
+from ._aliases import uint64 as uint64
 from ._atomic import Atomic as Atomic
 from ._errors import DeadHolderWarning as DeadHolderWarning
 from ._errors import FieldTypeError as FieldTypeError
@@ -34,17 +45,6 @@ from ._layout import Layout as Layout
 from ._lock import SharedLock as SharedLock
 from ._types import TYPE_CODES as TYPE_CODES
 from ._types import c_float16 as c_float16
-from ._types import float16 as float16
-from ._types import float32 as float32
-from ._types import float64 as float64
-from ._types import int8 as int8
-from ._types import int16 as int16
-from ._types import int32 as int32
-from ._types import int64 as int64
-from ._types import uint8 as uint8
-from ._types import uint16 as uint16
-from ._types import uint32 as uint32
-from ._types import uint64 as uint64
 
 __version__: str
 HANDOFF_GRACE: float

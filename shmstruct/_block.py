@@ -18,7 +18,6 @@ import os
 import sys
 import time
 import weakref
-from typing import Any
 
 from . import _lifecycle
 from ._errors import SegmentError, SegmentExistsError, SharedMemoryFullError
@@ -43,6 +42,10 @@ from ._lock import SharedLock
 from ._naming import PREFIX, check_name, new_name
 from ._processes import current_pid
 from ._record import Record
+
+TYPE_CHECKING = False  # typing is for type checkers only: importing it costs a spawned child ~5 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["DEFAULT_MODE", "Mapped", "SharedBlock", "map_existing", "map_segment"]
 

@@ -17,7 +17,10 @@ from __future__ import annotations
 import os
 import sys
 from multiprocessing import process, resource_tracker
-from typing import Any
+
+TYPE_CHECKING = False  # typing is for type checkers only: importing it costs a spawned child ~5 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "namespace_annotations",

@@ -7,8 +7,6 @@ the fields are called (as ``attrs.fields`` and ``dataclasses.replace`` do for th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from ._block import DEFAULT_MODE, SharedBlock
 from ._errors import short_repr
 from ._kinds import Field
@@ -17,7 +15,10 @@ from ._proxy import block_of
 from ._schema import schema_of
 from ._struct import StructFactory, attach_struct, take_snapshot, update_struct
 
+TYPE_CHECKING = False  # typing is for type checkers only: importing it costs a spawned child ~5 ms
 if TYPE_CHECKING:
+    from typing import Any
+
     from pydantic import BaseModel
 
 __all__ = [

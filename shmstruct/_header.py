@@ -43,12 +43,15 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from typing import Any
 
 from . import _native
 from ._cpython import sha256
 from ._errors import SchemaMismatchError, SegmentError
 from ._record import Record
+
+TYPE_CHECKING = False  # typing is for type checkers only: importing it costs a spawned child ~5 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "APPENDED",

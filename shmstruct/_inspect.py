@@ -11,7 +11,6 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from typing import Any
 
 from ._errors import SegmentError, SharedMemoryGoneError, ShmStructError
 from ._files import SHM_DIRECTORY, Identity, NotARegularFile, identity_of, name_points_to, open_segment
@@ -30,6 +29,10 @@ from ._header import (
 from ._naming import PREFIX
 from ._processes import current_pid, is_alive
 from ._record import Record
+
+TYPE_CHECKING = False  # typing is for type checkers only: importing it costs a spawned child ~5 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "Collected",

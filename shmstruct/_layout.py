@@ -11,10 +11,13 @@ from __future__ import annotations
 import ctypes
 import functools
 from collections.abc import Sequence
-from typing import Any
 
 from ._kinds import Field, record_dtype
 from ._record import Record
+
+TYPE_CHECKING = False  # typing is for type checkers only: importing it costs a spawned child ~5 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Layout", "compile_layout"]
 

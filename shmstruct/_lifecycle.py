@@ -31,7 +31,6 @@ import sys
 import time
 from collections.abc import Callable
 from multiprocessing import util
-from typing import TYPE_CHECKING, Any
 
 from . import _cpython
 from ._errors import SegmentError, ShmStructError
@@ -54,7 +53,10 @@ from ._naming import segment_path
 from ._processes import current_pid, is_alive
 from ._record import Record
 
+TYPE_CHECKING = False  # typing is for type checkers only: importing it costs a spawned child ~5 ms
 if TYPE_CHECKING:
+    from typing import Any
+
     from ._block import SharedBlock
 
 __all__ = [
@@ -231,6 +233,8 @@ def reconstruct(reference: Reference) -> Any:
     if reference.what is What.LOCK:
         _keep_alive[reference.name] = block  # the lock alone does not hold its block: keep it (once)
         return block.lock
+    if reference.what not in _builders:  # tables and logs: their module is loaded on first use
+        from . import _table  # noqa: F401  (registers the builders of What.TABLE and What.LOG)
     return _builders[reference.what](block, reference)
 
 

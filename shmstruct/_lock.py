@@ -17,16 +17,20 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
 
 from . import _native
 from ._errors import DeadHolderWarning, FieldTypeError, FieldValueError, SegmentError
 
+TYPE_CHECKING = False  # typing is for type checkers only: importing it costs a spawned child ~5 ms
+
 __all__ = ["SharedLock"]
 
-_native.configure(DeadHolderWarning, FieldTypeError, FieldValueError)
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
 
-T = TypeVar("T")
+    T = TypeVar("T")
+
+_native.configure(DeadHolderWarning, FieldTypeError, FieldValueError)
 
 
 class SharedLock(_native.Mutex):

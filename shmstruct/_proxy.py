@@ -8,9 +8,11 @@ sub-structure object, which points to its parent through ``_b_base_``.
 from __future__ import annotations
 
 import ctypes
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # typing is for type checkers only: importing it costs a spawned child ~5 ms
 if TYPE_CHECKING:
+    from typing import Any
+
     from ._block import SharedBlock
     from ._lock import SharedLock
 

@@ -10,9 +10,10 @@ dataclasses (PEP 681).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
-
+TYPE_CHECKING = False  # typing is for type checkers only: importing it costs a spawned child ~5 ms
 if TYPE_CHECKING:
+    from typing import Any, ClassVar
+
     from typing_extensions import Self, dataclass_transform
 else:
 

@@ -11,17 +11,20 @@ import ctypes
 import functools
 import mmap
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
 
 from ._errors import FieldTypeError, SchemaError, short_repr
-from ._kinds import MISSING, Field, Preparer, Store, compiled_schema, decode_record
+from ._kinds import MISSING, Field, compiled_schema, decode_record
 from ._layout import Layout
 from ._record import Record
 
+TYPE_CHECKING = False  # typing is for type checkers only: importing it costs a spawned child ~5 ms
 if TYPE_CHECKING:
+    from typing import Any
+
     from pydantic import BaseModel
 
     from ._header import Template
+    from ._kinds._base import Preparer, Store
 
 __all__ = ["FieldOps", "Schema", "from_address", "from_buffer", "schema_of"]
 

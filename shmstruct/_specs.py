@@ -9,9 +9,12 @@ counts the field as having a default.
 from __future__ import annotations
 
 import operator
-from typing import Any
 
 from ._record import Record
+
+TYPE_CHECKING = False  # typing is for type checkers only: importing it costs a spawned child ~5 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["ArraySpec", "AtomicSpec", "NestedSpec", "TextSpec", "array", "atomic", "nested", "text"]
 

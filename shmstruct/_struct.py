@@ -18,19 +18,22 @@ from __future__ import annotations
 
 import ctypes
 import sys
-import typing
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
 
 from ._block import SharedBlock
 from ._cpython import namespace_annotations
 from ._errors import SchemaError
 from ._kinds import MISSING, Field, compiled_schema, resolve_field
+from ._kinds._base import typing_if_imported
 from ._layout import Layout, compile_layout, same_offsets
 from ._lifecycle import Reference, What, reference_to, register_builder
 from ._native import FieldSetter
 from ._proxy import block_of, lock_of, locked_bytes
 from ._schema import Schema, from_buffer, schema_of
+
+TYPE_CHECKING = False  # typing is for type checkers only: importing it costs a spawned child ~5 ms
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
 
 __all__ = ["SchemaMeta", "SharedStruct", "StructFactory", "attach_struct", "bind_proxy", "create_struct"]
 
@@ -89,7 +92,8 @@ def _evaluate(owner: str, name: str, annotation: Any, namespace: dict[str, Any])
 
 
 def _is_classvar(annotation: Any) -> bool:
-    return annotation is ClassVar or typing.get_origin(annotation) is ClassVar
+    typing = typing_if_imported()  # a ClassVar annotation exists only once typing is imported
+    return typing is not None and (annotation is typing.ClassVar or typing.get_origin(annotation) is typing.ClassVar)
 
 
 def _check_name(owner: str, name: str, inherited: set[str]) -> None:

@@ -16,26 +16,19 @@ import math
 import struct
 import sys
 from collections.abc import Callable
-from typing import Annotated, Any, TypeAlias
 
 from ._record import Record
+
+TYPE_CHECKING = False  # typing is for type checkers only: importing it costs a spawned child ~5 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "TYPE_CODES",
     "ScalarType",
-    "float16",
-    "float32",
-    "float64",
-    "int8",
-    "int16",
-    "int32",
-    "int64",
+    "c_float16",
     "scalar_type_for_python",
     "scalar_type_of",
-    "uint8",
-    "uint16",
-    "uint32",
-    "uint64",
 ]
 
 _ORDER = "<" if sys.byteorder == "little" else ">"
@@ -186,16 +179,3 @@ def scalar_type_for_python(python_type: Any) -> ScalarType | None:
 def scalar_type_of_dtype(dtype_str: str) -> ScalarType | None:
     """The row of a numpy dtype spelling (``'<f8'``), or ``None``."""
     return _BY_DTYPE.get(dtype_str)
-
-
-int8: TypeAlias = Annotated[int, ctypes.c_int8]
-int16: TypeAlias = Annotated[int, ctypes.c_int16]
-int32: TypeAlias = Annotated[int, ctypes.c_int32]
-int64: TypeAlias = Annotated[int, ctypes.c_int64]
-uint8: TypeAlias = Annotated[int, ctypes.c_uint8]
-uint16: TypeAlias = Annotated[int, ctypes.c_uint16]
-uint32: TypeAlias = Annotated[int, ctypes.c_uint32]
-uint64: TypeAlias = Annotated[int, ctypes.c_uint64]
-float16: TypeAlias = Annotated[float, c_float16]
-float32: TypeAlias = Annotated[float, ctypes.c_float]
-float64: TypeAlias = Annotated[float, ctypes.c_double]

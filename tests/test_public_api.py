@@ -8,10 +8,11 @@ import shmstruct
 
 
 def test_all_matches_public_names() -> None:
+    # dir(), not vars(): some public names load on first use (the module's __getattr__).
     public = {
         name
-        for name, value in vars(shmstruct).items()
-        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+        for name in dir(shmstruct)
+        if not name.startswith("_") and not isinstance(getattr(shmstruct, name), types.ModuleType)
     }
     assert set(shmstruct.__all__) == public
     assert len(shmstruct.__all__) == len(set(shmstruct.__all__))

@@ -6,14 +6,16 @@ in :data:`KINDS`; nothing outside this package tests a field's kind.
 
 from __future__ import annotations
 
-from typing import Any
-
-from ._base import MISSING, Declaration, Field, Preparer, Store, compiled_schema
+from ._base import MISSING, Declaration, Field, compiled_schema
 from .array import ArrayField
 from .atomic import AtomicField
 from .nested import NestedField
 from .scalar import ScalarField
 from .text import TextField, decode_text
+
+TYPE_CHECKING = False  # typing is for type checkers only: importing it costs a spawned child ~5 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "KINDS",
@@ -22,9 +24,7 @@ __all__ = [
     "AtomicField",
     "Field",
     "NestedField",
-    "Preparer",
     "ScalarField",
-    "Store",
     "TextField",
     "compiled_schema",
     "decode_record",

@@ -13,13 +13,18 @@ import enum
 import functools
 import operator
 import sys
-import typing
-from collections.abc import Callable
-from typing import Annotated, Any, ClassVar, Literal
 
 from .._errors import FieldValueError, SchemaError, short_repr
 from .._record import Record
 from .._types import TYPE_CODES, ScalarType, scalar_type_of
+
+TYPE_CHECKING = False  # typing is for type checkers only: importing it costs a spawned child ~5 ms
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, ClassVar, Literal, TypeAlias
+
+    Preparer: TypeAlias = Callable[[Any], Any]
+    Store: TypeAlias = Callable[[Any, Any], None]
 
 __all__ = [
     "MISSING",
@@ -31,10 +36,8 @@ __all__ = [
     "annotated_if",
     "compiled_schema",
     "is_bool",
+    "typing_if_imported",
 ]
-
-Preparer = Callable[[Any], Any]
-Store = Callable[[Any, Any], None]
 
 
 class _Missing(enum.Enum):
@@ -50,7 +53,19 @@ MISSING: Literal[_Missing.MISSING] = _Missing.MISSING
 
 def annotated(base: Any, metadata: tuple[Any, ...]) -> Any:
     """``Annotated[base, *metadata]``, spelled so that Python 3.10 accepts it."""
+    from typing import Annotated
+
     return operator.getitem(Annotated, (base, *metadata))
+
+
+def typing_if_imported() -> Any:
+    """The :mod:`typing` module if something imported it, else ``None``.
+
+    An annotation made with typing (``Annotated``, ``ClassVar``, ``Optional``) exists only once
+    typing is imported, so looking for one never needs to import it; shmstruct does not, because
+    that costs a spawned child about 5 ms.
+    """
+    return sys.modules.get("typing")
 
 
 def annotated_if(python_type: type, constraints: tuple[Any, ...]) -> Any:
@@ -74,7 +89,8 @@ def compiled_schema(candidate: Any) -> Any:
 
 
 def split_annotated(annotation: Any) -> tuple[Any, list[Any]]:
-    if typing.get_origin(annotation) is Annotated:
+    typing = typing_if_imported()
+    if typing is not None and typing.get_origin(annotation) is typing.Annotated:
         base, *metadata = typing.get_args(annotation)
         inner_base, inner_meta = split_annotated(base)
         return inner_base, inner_meta + list(metadata)

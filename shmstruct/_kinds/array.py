@@ -8,14 +8,18 @@ every value's range. Arrays start zero-filled.
 from __future__ import annotations
 
 import sys
-import typing
-from typing import Any
 
 from .._errors import FieldTypeError, FieldValueError, short_repr
 from .._proxy import block_of
 from .._specs import ArraySpec
 from .._types import scalar_type_of_dtype
-from ._base import MISSING, Declaration, Field, Preparer
+from ._base import MISSING, Declaration, Field
+
+TYPE_CHECKING = False  # typing is for type checkers only: importing it costs a spawned child ~5 ms
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ._base import Preparer
 
 __all__ = ["ArrayField"]
 
@@ -27,6 +31,8 @@ def _ndarray_annotation(base: Any) -> tuple[bool, Any]:
         return False, None
     if base is np.ndarray:
         return True, None
+    import typing  # numpy has imported it
+
     origin, args = typing.get_origin(base), typing.get_args(base)
     alias_value = getattr(origin if origin is not None else base, "__value__", None)  # PEP 695 alias (numpy 2, 3.12+)
     if alias_value is not None and typing.get_origin(alias_value) is np.ndarray:
@@ -193,10 +199,12 @@ _ARRAY_COPY_TYPE: list[Any] = []
 def _array_copy_type() -> Any:
     """Snapshots hold arrays as read-only numpy copies that dump to lists in JSON."""
     if not _ARRAY_COPY_TYPE:
+        from typing import Annotated
+
         import numpy as np
         from pydantic import PlainSerializer
 
         _ARRAY_COPY_TYPE.append(
-            typing.Annotated[np.ndarray, PlainSerializer(_array_to_list, return_type=list, when_used="json")]
+            Annotated[np.ndarray, PlainSerializer(_array_to_list, return_type=list, when_used="json")]
         )
     return _ARRAY_COPY_TYPE[0]

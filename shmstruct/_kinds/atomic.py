@@ -8,8 +8,6 @@ dictionary hit and one C call). ``s.hits = 5`` is a checked atomic store that wa
 from __future__ import annotations
 
 import ctypes
-import typing
-from typing import Any
 
 from .._atomic import Atomic
 from .._errors import short_repr
@@ -17,8 +15,14 @@ from .._header import CHANGES
 from .._proxy import block_of
 from .._specs import AtomicSpec
 from .._types import scalar_type_for_python
-from ._base import MISSING, Declaration, Field, Store, split_annotated, storage_from_metadata
+from ._base import MISSING, Declaration, Field, split_annotated, storage_from_metadata
 from .scalar import ScalarField
+
+TYPE_CHECKING = False  # typing is for type checkers only: importing it costs a spawned child ~5 ms
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ._base import Store
 
 __all__ = ["AtomicField"]
 
@@ -46,7 +50,8 @@ class _AtomicAttribute:
 
 
 def _is_atomic(base: Any) -> bool:
-    return base is Atomic or typing.get_origin(base) is Atomic
+    # Atomic[int] is a types.GenericAlias (Atomic.__class_getitem__), which typing is not needed to read.
+    return base is Atomic or getattr(base, "__origin__", None) is Atomic
 
 
 class AtomicField(ScalarField):
@@ -80,7 +85,7 @@ class AtomicField(ScalarField):
         elif default is not MISSING:
             shown = short_repr(default, 40)
             raise declaration.fail(f"an atomic field's default is written atomic() or atomic({shown}), not {shown}")
-        arguments = typing.get_args(declaration.base)
+        arguments = getattr(declaration.base, "__args__", ())
         inner, metadata = split_annotated(arguments[0] if arguments else int)
         row, _ = storage_from_metadata(declaration.owner, declaration.name, metadata)
         if row is None:

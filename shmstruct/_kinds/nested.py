@@ -7,12 +7,17 @@ written whole (``s.origin = other``, a snapshot of one, or a mapping of its fiel
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from .._errors import FieldTypeError, short_repr
 from .._proxy import locked_bytes
 from .._specs import NestedSpec
-from ._base import MISSING, Declaration, Field, Preparer, compiled_schema
+from ._base import MISSING, Declaration, Field, compiled_schema
+
+TYPE_CHECKING = False  # typing is for type checkers only: importing it costs a spawned child ~5 ms
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ._base import Preparer
 
 __all__ = ["NestedField"]
 

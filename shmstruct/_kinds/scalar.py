@@ -10,15 +10,18 @@ and written through its row's ``decode`` / ``encode`` hooks.
 from __future__ import annotations
 
 import math
-import numbers
 import operator
 import types
-import typing
-from typing import Any, Union
 
 from .._errors import FieldTypeError, FieldValueError, short_repr
 from .._types import ScalarType, scalar_type_for_python, scalar_type_of
-from ._base import Declaration, Field, Preparer, Store, annotated_if, ctypes_rejection, is_bool, is_ctypes_class
+from ._base import Declaration, Field, annotated_if, ctypes_rejection, is_bool, is_ctypes_class, typing_if_imported
+
+TYPE_CHECKING = False  # typing is for type checkers only: importing it costs a spawned child ~5 ms
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ._base import Preparer, Store
 
 __all__ = ["ScalarField"]
 
@@ -29,8 +32,9 @@ _SUPPORTED = (
 
 
 def _describe_unsupported(base: Any) -> str:
-    origin = typing.get_origin(base)
-    if origin is Union or origin is types.UnionType:
+    typing = typing_if_imported()
+    origin = typing.get_origin(base) if typing is not None else getattr(base, "__origin__", None)
+    if isinstance(base, types.UnionType) or (typing is not None and origin is typing.Union):
         return (
             f"{base!r} cannot live in shared memory (a slot has one fixed type); "
             "store a sentinel value or add a bool field beside it"
@@ -90,6 +94,8 @@ def scalar_preparer(qualname: str, row: ScalarType) -> Preparer:
         def prepare_float(value: Any) -> float:
             if value.__class__ is float and low <= value <= high:  # the common case (nan and inf go on)
                 return float(value)
+            import numbers  # not at import time: it is only needed here, off the common path
+
             if is_bool(value) or not isinstance(value, numbers.Real):
                 raise _type_error(qualname, "a float", value)
             try:

@@ -8,12 +8,17 @@ never an error.
 from __future__ import annotations
 
 import ctypes
-from typing import Any
 
 from .._errors import FieldTypeError, FieldValueError, short_repr
 from .._proxy import lock_of
 from .._specs import TextSpec
-from ._base import Declaration, Field, Preparer, annotated_if
+from ._base import Declaration, Field, annotated_if
+
+TYPE_CHECKING = False  # typing is for type checkers only: importing it costs a spawned child ~5 ms
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ._base import Preparer
 
 __all__ = ["TextField", "decode_text"]
 
