@@ -7,7 +7,7 @@ from setuptools.command.build_ext import build_ext
 
 _HOW_TO_GET_A_COMPILER = (
     "shmstruct needs a C compiler and the Python headers to build its small C extension "
-    "(shmstruct/_native.c, its lock and atomic fields). On Debian or Ubuntu: "
+    "(src/shmstruct/_native.c, its lock and atomic fields). On Debian or Ubuntu: "
     "apt-get install gcc python3-dev; on Fedora: dnf install gcc python3-devel. "
     "Then install shmstruct again. (Linux with glibc only: musl-based systems such as Alpine are not supported.)"
 )
@@ -35,7 +35,7 @@ setup(
     ext_modules=[
         Extension(
             "shmstruct._native",
-            ["shmstruct/_native.c"],
+            ["src/shmstruct/_native.c"],
             extra_compile_args=["-std=gnu11", "-O2"],
         )
     ],

@@ -45,7 +45,7 @@ def pytest_configure(config: pytest.Config) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     where = _tested_package()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if os.environ.get("SHMSTRUCT_TEST_INSTALLED") and where == os.path.join(root, "shmstruct"):
+    if os.environ.get("SHMSTRUCT_TEST_INSTALLED") and where == os.path.join(root, "src", "shmstruct"):
         raise pytest.UsageError(
             f"SHMSTRUCT_TEST_INSTALLED is set, but shmstruct was imported from the source tree ({where})"
         )

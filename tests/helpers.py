@@ -286,7 +286,7 @@ ROOT_DIR = os.path.dirname(TESTS_DIR)
 #: SHMSTRUCT_TEST_INSTALLED=1: the suite tests the installed package (a wheel), so programs it
 #: starts must not find the source tree first.
 TESTING_INSTALLED = bool(os.environ.get("SHMSTRUCT_TEST_INSTALLED"))
-SOURCE_PATH = [] if TESTING_INSTALLED else [ROOT_DIR]
+SOURCE_PATH = [] if TESTING_INSTALLED else [os.path.join(ROOT_DIR, "src")]
 
 
 class Script:
