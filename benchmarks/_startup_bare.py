@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from multiprocessing.connection import Connection
 
-HEAVY = ("numpy", "pydantic", "typing_extensions", "ctypes", "multiprocessing")
+HEAVY = ("numpy", "pydantic", "typing", "typing_extensions", "ctypes", "multiprocessing")
 
 
 def loaded() -> tuple[bool, ...]:

@@ -4,8 +4,11 @@ what handing a struct to a spawn (or forkserver) child costs against a bare chil
 Run: ``python benchmarks/bench_startup.py`` (see README.md here), ``--quick`` for a smoke run.
 
 Every measurement runs in fresh interpreters: this process never imports shmstruct. The children
-are started by a worker interpreter run with ``-c``, which has no main script: a spawned child
-would otherwise re-import it (as ``__mp_main__``), and a bare child would pay for that too.
+are started by a worker interpreter, twice: run with ``-c``, which has no main script, so that a
+child pays only for what it is handed; and run as a tiny main script (``_startup_main.py``,
+which imports nothing), as every real program is: a spawned child then re-imports the script
+(as ``__mp_main__``) through :mod:`runpy`, which on Python 3.11+ imports :mod:`typing` among
+others, and a bare child pays that too.
 """
 
 from __future__ import annotations
@@ -259,11 +262,16 @@ def worker(repeat: int) -> None:
     print(RESULT_PREFIX + json.dumps({method: child_times(method, repeat) for method in METHODS}), flush=True)
 
 
-def bench_children(repeat: int) -> list[tuple[str, list[bool]]]:
-    """Run the worker, print the children's lines (the spawn one against its target) and return
-    the modules each kind of child held."""
-    code = f"import sys; sys.path.insert(0, {str(HERE)!r}); import bench_startup; bench_startup.worker({repeat})"
-    done = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+def bench_children(repeat: int, script: bool) -> list[tuple[str, list[bool]]]:
+    """Run the worker (from a main script, or with ``-c``), print the children's lines (the spawn
+    one against its target) and return the modules each kind of child held."""
+    if script:
+        command = [sys.executable, str(HERE / "_startup_main.py"), str(repeat)]
+    else:
+        code = f"import sys; sys.path.insert(0, {str(HERE)!r}); import bench_startup; bench_startup.worker({repeat})"
+        command = [sys.executable, "-c", code]
+    where = "main script" if script else "python -c"
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     found = [line for line in done.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
     if done.returncode != 0 or not found:
         raise SystemExit(f"the worker that starts the children failed (exit code {done.returncode}); see above")
@@ -274,14 +282,14 @@ def bench_children(repeat: int) -> list[tuple[str, list[bool]]]:
         running, exited = result["running"], result["exited"]
         ours, theirs = median(running["struct"]) * 1e9, median(running["bare"]) * 1e9
         target, ok = ("<= 1.2x", ours <= 1.2 * theirs) if method == "spawn" else ("info", True)
-        report(f"{method} child handed a Counter (vs bare)", ours, theirs, target, ok)
+        report(f"{method} child handed a Counter (vs bare), {where}", ours, theirs, target, ok)
         best_ours, best_theirs = min(running["struct"]) * 1e9, min(running["bare"]) * 1e9
         report("  best of the runs (vs bare's best)", best_ours, best_theirs, "info", True)
         exit_ours, exit_theirs = median(exited["struct"]) * 1e9, median(exited["bare"]) * 1e9
         report("  start to exit, median (vs bare)", exit_ours, exit_theirs, "info", True)
         report(f"{method} child handed a Grid, array (vs bare)", median(running["array"]) * 1e9, theirs, "info", True)
         labels = {"bare": "bare (nothing passed)", "struct": "handed a Counter (no arrays)", "array": "handed a Grid"}
-        rows += [(f"{method} child, {labels[side]}", flags) for side, flags in result["modules"].items()]
+        rows += [(f"{method} child, {where}, {labels[side]}", flags) for side, flags in result["modules"].items()]
     return rows
 
 
@@ -307,7 +315,8 @@ def main() -> None:
         "the int), medians;\n  then it closes the struct and exits. Counter: value: int, label: text(16), hits: "
         "Atomic[int]; Grid: value: int, data: array(1024)"
     )
-    rows = bench_children(children)
+    rows = bench_children(children, script=False)
+    rows += bench_children(children, script=True)
     print()
     yes_no_table("in sys.modules of the child when it signals:", rows)
     print()

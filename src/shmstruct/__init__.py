@@ -19,7 +19,6 @@ sized aliases (``int8`` ...) and tables and logs, which need typing, load on fir
 
 import importlib
 
-from ._atomic import Atomic
 from ._errors import (
     DeadHolderWarning,
     FieldTypeError,
@@ -53,6 +52,7 @@ from ._layout import Layout
 from ._lifecycle import HANDOFF_GRACE
 from ._lock import SharedLock
 from ._naming import MAX_NAME_LENGTH
+from ._native import Atomic
 from ._specs import array, atomic, nested, text
 from ._struct import SharedStruct
 from ._types import TYPE_CODES, c_float16

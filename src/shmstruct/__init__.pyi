@@ -26,7 +26,6 @@ from ._aliases import uint8 as uint8
 from ._aliases import uint16 as uint16
 from ._aliases import uint32 as uint32
 from ._aliases import uint64 as uint64
-from ._atomic import Atomic as Atomic
 from ._errors import DeadHolderWarning as DeadHolderWarning
 from ._errors import FieldTypeError as FieldTypeError
 from ._errors import FieldValueError as FieldValueError
@@ -43,6 +42,7 @@ from ._kinds import MISSING as MISSING
 from ._kinds import Field as Field
 from ._layout import Layout as Layout
 from ._lock import SharedLock as SharedLock
+from ._native import Atomic as Atomic
 from ._types import TYPE_CODES as TYPE_CODES
 from ._types import c_float16 as c_float16
 

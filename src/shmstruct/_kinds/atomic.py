@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import ctypes
 
-from .._atomic import Atomic
 from .._errors import short_repr
 from .._header import CHANGES
+from .._native import Atomic
 from .._proxy import block_of
 from .._specs import AtomicSpec
 from .._types import scalar_type_for_python
