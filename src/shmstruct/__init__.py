@@ -135,3 +135,14 @@ __all__ = [
     "unlink",
     "update",
 ]
+
+# Public classes carry the path they are imported by, as httpx's do: tracebacks and reprs then
+# read ``shmstruct.FieldValueError``, not ``shmstruct._errors.FieldValueError``. Pickle looks a
+# class up by module and qualified name, and each is this module's attribute under its own name,
+# so pickled classes and exceptions still load (in any process that can import shmstruct). The
+# extension's types (Atomic) are named shmstruct.X in C and cannot be changed here.
+for _name in __all__:
+    _value = globals()[_name]
+    if isinstance(_value, type) and _value.__qualname__ == _name and _value.__module__ != __name__:
+        _value.__module__ = __name__
+del _name, _value
