@@ -10,7 +10,9 @@ import subprocess
 import sys
 
 import numpy as np
-from helpers import JOIN_TIMEOUT, SOURCE_PATH, Entry, Particle, State, entry_values, segment_exists, unique_name
+from array_helpers import Entry, Particle, entry_values
+from helpers import JOIN_TIMEOUT, SOURCE_PATH, segment_exists, unique_name
+from state_helpers import State
 
 
 def cli(*args: str, cwd: pathlib.Path) -> subprocess.CompletedProcess[str]:

@@ -14,13 +14,11 @@ from multiprocessing.context import BaseContext
 
 import numpy as np
 import pytest
+from array_helpers import Bulky, Row, append_forever, update_forever
 from helpers import JOIN_TIMEOUT, finish, hold_lock_forever, run_child, wait_until
 from sync_helpers import (
-    Bulky,
     Guarded,
-    Row,
     Tick,
-    append_forever,
     attach_and_report,
     exit_thread_holding,
     guarded_checker,
@@ -29,7 +27,6 @@ from sync_helpers import (
     locked_increments,
     recover_from_exited_thread,
     try_lock_elsewhere,
-    update_forever,
 )
 
 from shmstruct import DeadHolderWarning
