@@ -281,9 +281,9 @@ class Bulky(SharedStruct):
 
 def update_forever(b: Bulky, ready: Any) -> None:
     """update() over and over, each a 16 MiB copy under the lock."""
+    values = [np.full(b.data.shape, float(n)) for n in range(2)]
     ready.set()
     i = 0
-    values = [np.full(b.data.shape, float(n)) for n in range(2)]
     while True:
         i += 1
         b.update(serial=i, data=values[i % 2], check=i)
@@ -299,9 +299,9 @@ class Row(SharedStruct):
 
 def append_forever(log: Any, ready: Any) -> None:
     """Append rows whose parts all derive from their sequence number, until killed."""
+    payloads = [np.full(64 * 1024, n, dtype=np.int64) for n in range(2)]
     ready.set()
     seq = 0
-    payloads = [np.full(64 * 1024, n, dtype=np.int64) for n in range(2)]
     while True:
         try:
             log.append(seq=seq, payload=payloads[seq % 2], check=seq * 3)

@@ -9,6 +9,7 @@ import os
 import random
 import signal
 import threading
+import time
 import warnings
 from multiprocessing.context import BaseContext
 
@@ -72,14 +73,15 @@ def test_a_paused_holder_is_never_taken_over(ctx: BaseContext) -> None:
 
 def _pause_while_holding(lock: object, pid: int, rng: random.Random) -> None:
     """SIGSTOP process ``pid`` at a moment it holds ``lock`` (retrying until one is caught)."""
-    for _ in range(1_000_000):
+    give_up = time.monotonic() + JOIN_TIMEOUT  # a hang guard: a busy machine may keep it off the CPU long
+    while time.monotonic() < give_up:
         if lock.holder == pid:  # type: ignore[attr-defined]
             threading.Event().wait(rng.uniform(0, 0.002))  # somewhere inside the critical section
             os.kill(pid, signal.SIGSTOP)
             if lock.holder == pid:  # type: ignore[attr-defined]
                 return
             os.kill(pid, signal.SIGCONT)
-    raise AssertionError(f"process {pid} was never seen holding the lock")
+    raise AssertionError(f"process {pid} was never seen holding the lock in {JOIN_TIMEOUT}s")
 
 
 def _kill_while_holding(ctx: BaseContext, target: object, thing: object) -> int:
