@@ -20,6 +20,12 @@ from helpers import JOIN_TIMEOUT, RUN_PREFIX, SOURCE_PATH, wait_until  # helpers
 
 START_METHODS = ["fork", "spawn", "forkserver"]
 
+# A forkserver child is a fork of the server: with the light helper modules (and so shmstruct)
+# imported there once, the suite's many forkserver children do not each import them again. numpy
+# and pydantic stay out, so that a child still imports them itself when it unpickles something that
+# needs them, as under spawn. ("__main__" is multiprocessing's default.)
+mp.set_forkserver_preload(["__main__", "helpers", "sync_helpers"])
+
 
 def ours_in_dev_shm() -> set[str]:
     """This run's entries in /dev/shm: every segment it generated a name for (the run's

@@ -1,5 +1,6 @@
 """Schemas and child-process functions for the lock, condition and atomic tests (importable by
-spawned children)."""
+spawned children). Like ``helpers``, it imports neither numpy nor pydantic; the schemas with arrays
+that the lock tests kill holders of live in ``array_helpers``."""
 
 from __future__ import annotations
 
@@ -8,12 +9,10 @@ import time
 import warnings
 from typing import Any
 
-import numpy as np
 from helpers import JOIN_TIMEOUT
-from numpy.typing import NDArray
 
 import shmstruct
-from shmstruct import Atomic, SharedStruct, array, atomic
+from shmstruct import Atomic, SharedStruct, atomic
 
 
 class Guarded(SharedStruct):
@@ -69,46 +68,6 @@ def guarded_checker(g: Guarded, ready: Any, results: Any) -> None:
 def try_lock_elsewhere(g: Any, results: Any) -> None:
     """Report whether this process can take ``g``'s lock while another holds it."""
     results.put((g.lock.acquire(block=False), g.lock.acquire(timeout=0.2)))
-
-
-class Bulky(SharedStruct):
-    """A struct whose update takes long enough (a 16 MiB copy) to be killed in the middle of."""
-
-    serial: int = 0
-    data: NDArray[np.float64] = array(2 * 1024 * 1024)
-    check: int = 0
-
-
-def update_forever(b: Bulky, ready: Any) -> None:
-    """update() over and over, each a 16 MiB copy under the lock."""
-    ready.set()
-    i = 0
-    values = [np.full(b.data.shape, float(n)) for n in range(2)]
-    while True:
-        i += 1
-        b.update(serial=i, data=values[i % 2], check=i)
-
-
-class Row(SharedStruct):
-    """A log row with a large part, so that an append spends a while inside the lock."""
-
-    seq: int = -1
-    payload: NDArray[np.int64] = array(64 * 1024)
-    check: int = -1
-
-
-def append_forever(log: Any, ready: Any) -> None:
-    """Append rows whose parts all derive from their sequence number, until killed."""
-    ready.set()
-    seq = 0
-    payloads = [np.full(64 * 1024, n, dtype=np.int64) for n in range(2)]
-    while True:
-        try:
-            log.append(seq=seq, payload=payloads[seq % 2], check=seq * 3)
-        except shmstruct.LogFullError:
-            time.sleep(0.001)
-            continue
-        seq += 1
 
 
 def exit_thread_holding(lock: Any) -> None:

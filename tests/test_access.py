@@ -11,8 +11,9 @@ import annotated_types
 import numpy as np
 import pydantic
 import pytest
-from helpers import EveryType, State, Vec3
+from array_helpers import EveryType, Vec3
 from numpy.typing import NDArray
+from state_helpers import State
 
 import shmstruct
 from shmstruct import FieldTypeError, FieldValueError, SharedStruct, ShmStructError, array, nested, text

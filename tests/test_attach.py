@@ -12,7 +12,9 @@ from multiprocessing import shared_memory
 
 import numpy as np
 import pytest
-from helpers import RUN_PREFIX, Counter, Entry, Particle, Script, State, Vec3, segment_exists, unique_name
+from array_helpers import Entry, Particle, Vec3
+from helpers import RUN_PREFIX, Counter, Script, segment_exists, unique_name
+from state_helpers import State
 
 import shmstruct
 from shmstruct import (

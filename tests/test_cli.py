@@ -18,20 +18,10 @@ import zlib
 from typing import Any
 
 import numpy as np
-from helpers import (
-    JOIN_TIMEOUT,
-    SOURCE_PATH,
-    Counter,
-    Entry,
-    EveryType,
-    Particle,
-    State,
-    entry_values,
-    segment_exists,
-    unique_name,
-    wait_until,
-)
+from array_helpers import Entry, EveryType, Particle, entry_values
+from helpers import JOIN_TIMEOUT, SOURCE_PATH, Counter, segment_exists, unique_name, wait_until
 from numpy.typing import NDArray
+from state_helpers import State
 
 import shmstruct
 from shmstruct import Atomic, SharedStruct, array, atomic, text

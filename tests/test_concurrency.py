@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from multiprocessing.context import BaseContext
 
-from helpers import JOIN_TIMEOUT, Pair, keep_writing, running_child
+from array_helpers import Pair, keep_writing
+from helpers import JOIN_TIMEOUT, running_child
 
 READS = 3000
 

@@ -11,7 +11,8 @@ from multiprocessing.context import BaseContext
 from typing import Any
 
 import pytest
-from helpers import JOIN_TIMEOUT, Particle, Script, finish
+from array_helpers import Particle
+from helpers import JOIN_TIMEOUT, Script, finish
 from sync_helpers import Turn, go_waiter, idle_waiter, ping_pong_child
 
 ROUNDS = 200

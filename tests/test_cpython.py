@@ -13,7 +13,8 @@ import textwrap
 from typing import ClassVar
 
 import pytest
-from helpers import Counter, Particle, Script, segment_exists, wait_until
+from array_helpers import Particle
+from helpers import Counter, Script, segment_exists, unique_name, wait_until
 
 from shmstruct import _cpython
 from shmstruct._lifecycle import Reference, Settled, What, reconstruct, settle
@@ -120,7 +121,7 @@ if __name__ == "__main__":
 def test_the_tracker_removes_a_sigkilled_creator_s_segment(
     tmp_path: pathlib.Path, method: str, public_api: bool
 ) -> None:
-    name = f"cpython-killed-{method}-{int(public_api)}"
+    name = unique_name(f"cpython-killed-{method}-{int(public_api)}")
     script = Script(str(tmp_path), KILLED_CREATOR.format(name=name, method=method, public_api=public_api))
     fast = _expected_line_protocol() and not public_api
     assert script.expect("created") == f"created {fast}"

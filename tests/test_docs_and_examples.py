@@ -12,12 +12,15 @@ Conventions for pages (docs/**/*.md and README.md):
 - A ```` ```py ```` block is shown, never run: fragments and deliberate mistakes.
 
 Pages and examples give segments natural fixed names ("build-status", "errors-demo-point"), which
-would collide when two runs of the suite, or a reader's program, use them at the same time. So the
-runner makes them unique to this run before it runs a program (see :func:`isolated`).
+would collide when two runs of the suite, two programs of one run, or a reader's program use them
+at the same time. So the runner makes them unique to each program before it runs it (see
+:func:`isolated`). The programs are independent of each other, so they run two at a time, each
+started ahead of its test (see :class:`Programs`); each test checks its own program.
 """
 
 from __future__ import annotations
 
+import ast
 import fcntl
 import os
 import pathlib
@@ -28,6 +31,8 @@ import struct
 import subprocess
 import sys
 import termios
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +41,9 @@ from helpers import RUN_PREFIX
 
 ROOT = pathlib.Path(__file__).parent.parent
 RUN_TIMEOUT = 300.0  # a hang guard: a busy machine may take long
+#: Programs running at once: most of a program's time is one core's work (starting Python, importing
+#: numpy and pydantic), so two at a time keep a 2-core machine busy.
+PARALLEL = 2
 
 _FENCE = re.compile(r"^```(?P<info>[^\n]*)\n(?P<body>.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 
@@ -80,41 +88,338 @@ def _normalised(text: str) -> str:
     return "\n".join(line.rstrip() for line in text.strip("\n").splitlines())
 
 
-# A segment name a program gives: name="...", .attach("..."), unlink("...") (an f-string's literal start too).
-_GIVEN_NAME = re.compile(r"""(?:\bname\s*=\s*|\.attach\(\s*|\bunlink\(\s*)f?(["'])([A-Za-z0-9_.-]+)(?=\1|\{)""")
+# --------------------------------------------------------------------------- segment names
+
+#: What a segment name may hold (shmstruct._naming). A string that cannot be one is left alone, so
+#: that a program showing the error for a bad name prints what the page shows.
+_VALID_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+#: The functions of the shmstruct module that take a segment name, and the position of the name
+#: among their positional arguments (None: by keyword only): shmstruct.attach(State, name),
+#: shmstruct.unlink(name), shmstruct.options(State, name=...), shmstruct.table(State, 8, name=...).
+_FUNCTIONS: dict[str, int | None] = {"attach": 1, "unlink": 0, "options": None, "table": None, "log": None}
+#: The same operations as methods, which take the name first: State.attach(name),
+#: Table.attach(name, State), Log.attach(name, State), State.options(name=...), State.table(8, name=...).
+_METHODS: dict[str, int | None] = {"attach": 0, "options": None, "table": None, "log": None}
+#: python -m shmstruct COMMAND NAME, and the options of those commands that take a value.
+_CLI_COMMANDS = {"show", "watch", "remove"}
+_CLI_VALUED_OPTIONS = {"--rows", "--interval", "--count"}
+
+_Literal = ast.Constant | ast.JoinedStr
 
 
-def isolated(code: str) -> str:
-    """``code`` with every segment name it gives made unique to this run of the suite: the run's
-    prefix goes in front of each such name wherever the code quotes it (also inside strings
-    handed to other programs). Generated names already start with it (SHMSTRUCT_NAME_PREFIX).
+class _NameFinder:
+    """Where one program passes a segment name: the name argument of the calls above (a literal, an
+    f-string starting with literal text, or a variable assigned one), and the NAME of a
+    ``[sys.executable, "-m", "shmstruct", "show", NAME]`` command line."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        self.modules = {"shmstruct"}  # what the shmstruct module is called here
+        self.functions: dict[str, str] = {}  # local name -> shmstruct function (from shmstruct import attach)
+        self.assigned: dict[str, list[ast.expr]] = {}  # variable -> the values assigned to it
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                self.modules.update(alias.asname or alias.name for alias in node.names if alias.name == "shmstruct")
+            elif isinstance(node, ast.ImportFrom) and node.module == "shmstruct":
+                for alias in node.names:
+                    if alias.name in _FUNCTIONS:
+                        self.functions[alias.asname or alias.name] = alias.name
+            elif isinstance(node, ast.Assign):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        self.assigned.setdefault(target.id, []).append(node.value)
+
+    def name_arguments(self, call: ast.Call) -> list[ast.expr]:
+        func = call.func
+        if isinstance(func, ast.Name) and func.id in self.functions:
+            position = _FUNCTIONS[self.functions[func.id]]
+        elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in self.modules:
+            if func.attr not in _FUNCTIONS:
+                return []
+            position = _FUNCTIONS[func.attr]
+        elif isinstance(func, ast.Attribute) and func.attr in _METHODS:
+            position = _METHODS[func.attr]
+        else:
+            return []
+        found = [keyword.value for keyword in call.keywords if keyword.arg == "name"]
+        if position is not None and len(call.args) > position:
+            found.append(call.args[position])
+        return found
+
+    @staticmethod
+    def command_line_name(command: ast.List | ast.Tuple) -> list[ast.expr]:
+        values = [element.value if isinstance(element, ast.Constant) else None for element in command.elts]
+        for index in range(len(values) - 2):
+            if values[index : index + 2] == ["-m", "shmstruct"] and values[index + 2] in _CLI_COMMANDS:
+                skip = False
+                for element, value in zip(command.elts[index + 3 :], values[index + 3 :], strict=True):
+                    if skip or (isinstance(value, str) and value.startswith("-")):
+                        skip = not skip and value in _CLI_VALUED_OPTIONS
+                        continue
+                    return [element]
+        return []
+
+    def literals(self, node: ast.expr, through: tuple[str, ...] = ()) -> Iterator[_Literal]:
+        """The string literals that ``node`` stands for."""
+        if isinstance(node, ast.Constant | ast.JoinedStr) and _leading_text(node):
+            yield node
+        elif isinstance(node, ast.Name) and node.id not in through:
+            for value in self.assigned.get(node.id, []):
+                yield from self.literals(value, (*through, node.id))
+
+
+def _leading_text(literal: _Literal) -> str:
+    """A string literal's value, or the literal text an f-string starts with."""
+    if isinstance(literal, ast.Constant):
+        return str(literal.value)
+    first = literal.values[0] if literal.values else None
+    return first.value if isinstance(first, ast.Constant) and isinstance(first.value, str) else ""
+
+
+def _program_in(text: str) -> ast.Module | None:
+    """The program that a string holds, if it holds one that uses shmstruct (code handed to
+    ``python -c``, say)."""
+    if "shmstruct" not in text or _VALID_NAME.fullmatch(text):
+        return None
+    try:
+        return ast.parse(text)
+    except SyntaxError:
+        return None
+
+
+def segment_names(code: str) -> set[str]:
+    """The segment names that ``code`` gives (whole names, or the literal start of an f-string
+    name), read from its syntax tree, in the programs it holds as strings too."""
+    tree = ast.parse(code)
+    finder = _NameFinder(tree)
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            arguments = finder.name_arguments(node)
+        elif isinstance(node, ast.List | ast.Tuple):
+            arguments = finder.command_line_name(node)
+        else:
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and _program_in(node.value):
+                names |= segment_names(node.value)
+            continue
+        for argument in arguments:
+            names.update(
+                text for text in map(_leading_text, finder.literals(argument)) if text and _VALID_NAME.fullmatch(text)
+            )
+    return names
+
+
+def _with_prefix(code: str, names: set[str], prefix: str) -> str:
+    """``code`` with ``prefix`` in front of every string literal that is one of ``names`` (or an
+    f-string that starts with one), in the programs it holds as strings too."""
+    tree = ast.parse(code)
+    source = code.encode()
+    line_starts = [0]
+    for line in source.splitlines(keepends=True):
+        line_starts.append(line_starts[-1] + len(line))
+
+    def span(node: ast.expr) -> tuple[int, int]:  # ast offsets count UTF-8 bytes
+        assert node.end_lineno is not None and node.end_col_offset is not None
+        return line_starts[node.lineno - 1] + node.col_offset, line_starts[node.end_lineno - 1] + node.end_col_offset
+
+    in_fstrings = {id(part) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for part in node.values}
+    edits: list[tuple[int, int, bytes]] = []
+    for node in ast.walk(tree):
+        if id(node) in in_fstrings or not isinstance(node, _Literal):
+            continue
+        if isinstance(node, ast.Constant) and not isinstance(node.value, str):
+            continue
+        start, end = span(node)
+        if _leading_text(node) in names and (isinstance(node, ast.JoinedStr) or node.value in names):
+            quote = re.match(rb"[rRbBuUfF]*(\"\"\"|'''|\"|')", source[start:end])
+            assert quote is not None, source[start:end]
+            edits.append((start + quote.end(), start + quote.end(), prefix.encode()))
+        elif isinstance(node, ast.Constant) and _program_in(node.value):
+            inner = _with_prefix(node.value, names, prefix)
+            if inner != node.value:
+                edits.append((start, end, repr(inner).encode()))
+    for start, end, replacement in sorted(edits, reverse=True):
+        source = source[:start] + replacement + source[end:]
+    return source.decode()
+
+
+def isolated(code: str, prefix: str) -> str:
+    """``code`` with every segment name it gives made unique with ``prefix``: the segment names are
+    read from the program's syntax tree (:func:`segment_names`), and ``prefix`` goes in front of
+    each string literal that is one of them, wherever the program uses it (a command line, a helper
+    it passes the name to, code it hands to another program). A field called ``name`` is a field:
+    ``Job(name="build")`` stays as written. Generated names start with the prefix already: the
+    program runs with it as ``SHMSTRUCT_NAME_PREFIX``.
 
     Rewriting rather than running each program in a private /dev/shm (``unshare -m`` with its own
     tmpfs): that needs privileges that CI containers often lack, which would leave two ways of
     running the same pages, with possibly different results; the rewrite works everywhere, and what
-    a program leaves behind stays visible to the suite's leak check. :func:`run_program` takes the
-    prefix out of what the program prints again, so that the output still reads as on the page.
+    a program leaves behind stays visible to the suite's leak check. The prefix is taken out of
+    what the program prints again, so that the output still reads as on the page.
     """
-    names = {match[2] for match in _GIVEN_NAME.finditer(code)}
-    if not names:
-        return code
-    alternatives = "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True))
-    quoted = re.compile(rf"""(?<=["'])(?=(?:{alternatives})(?![A-Za-z0-9_.-]))""")
-    return quoted.sub(RUN_PREFIX, code)
+    names = segment_names(code)
+    return _with_prefix(code, names, prefix) if names else code
 
 
-def run_program(path: pathlib.Path) -> str:
-    """Run a Python file as a script from its own directory and return what it printed, without
-    this run's name prefix."""
-    done = subprocess.run(
-        [sys.executable, str(path)], capture_output=True, text=True, timeout=RUN_TIMEOUT, cwd=path.parent
-    )
-    assert done.returncode == 0, f"{path.name} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout.replace(RUN_PREFIX, "")
+# --------------------------------------------------------------------------- running the programs
+
+
+@dataclass(eq=False)
+class Program:
+    """A program one test of this module checks, with what it printed once it has run."""
+
+    argv: list[str]
+    folder: pathlib.Path  # where its output goes
+    cwd: pathlib.Path | None = None
+    prefix: str = ""  # its SHMSTRUCT_NAME_PREFIX (and the prefix of the names it gives)
+    process: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+    timed_out: bool = False
+
+    def start(self) -> None:
+        environment = {**os.environ, "SHMSTRUCT_NAME_PREFIX": self.prefix} if self.prefix else None
+        # Into files, not pipes: nobody reads a pipe while the program runs ahead of its test.
+        with open(self.folder / "stdout", "wb") as out, open(self.folder / "stderr", "wb") as err:
+            self.process = subprocess.Popen(self.argv, stdout=out, stderr=err, cwd=self.cwd, env=environment)
+        self.started = time.monotonic()
+
+    def running(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            return False
+        if time.monotonic() - self.started > RUN_TIMEOUT:  # a hang guard
+            self.timed_out = True
+            self.process.kill()
+            self.process.wait()
+            return False
+        return True
+
+    def outcome(self) -> subprocess.CompletedProcess[str]:
+        assert self.process is not None and self.process.returncode is not None
+        out, err = (self.folder / "stdout").read_text(), (self.folder / "stderr").read_text()
+        if self.timed_out:
+            err += f"\n(killed: still running after {RUN_TIMEOUT:.0f} s)"
+        return subprocess.CompletedProcess(self.argv, self.process.returncode, out, err)
+
+
+class Programs:
+    """The programs of this module's tests, run PARALLEL at a time: each test waits for its own
+    program, and while it waits the next ones start as soon as others end. The programs are
+    independent (each gives its segments names of its own), so the order they run in matters for
+    nothing but the time. Without threads: the waiting test does the starting."""
+
+    def __init__(self, programs: dict[str, Program]) -> None:
+        self.programs = programs
+        self.waiting = list(programs.values())
+        self.running: list[Program] = []
+
+    def result(self, key: str) -> subprocess.CompletedProcess[str]:
+        program = self.programs[key]
+        while True:
+            self.running = [p for p in self.running if p.running()]
+            while self.waiting and len(self.running) < PARALLEL:
+                self.waiting[0].start()
+                self.running.append(self.waiting.pop(0))
+            if program.process is not None and program not in self.running:
+                return program.outcome()
+            time.sleep(0.01)
+
+    def output(self, key: str) -> str:
+        """What program ``key`` printed, which must have exited with 0, without its name prefix."""
+        done = self.result(key)
+        assert done.returncode == 0, f"{key} failed:\n{done.stdout}\n{done.stderr}"
+        return done.stdout.replace(self.programs[key].prefix, "")
+
+    def stop(self) -> None:
+        """Stop what is still running (the tests stopped early, or some were not run)."""
+        self.waiting.clear()
+        for program in self.running:
+            assert program.process is not None
+            program.process.kill()
+            program.process.wait()
+        self.running.clear()
 
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 BLOCKS = [block for page in PAGES for block in blocks_of(page)]
+EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+# What an example must print (a regular expression); every other example must print something.
+EXAMPLE_OUTPUT = {
+    "particles.py": r"done: 400,000 particles, 4 workers x 40 steps, 160 progress rows",
+    "monte_carlo.py": r"pi ~ 3\.1[0-9]{3}",
+    "demo.py": r"\nthroughput: [0-9,.]+ jobs/s",
+}
+MYPY = "mypy"  # the key of the one mypy run over every mypy block
+
+
+@dataclass
+class Runs:
+    """This module's programs, and where the mypy run wrote each mypy block."""
+
+    programs: Programs
+    mypy_paths: dict[str, pathlib.Path]
+
+    def mypy_report(self, block: Block) -> str:
+        """mypy's report on ``block``, with its file called ``example.py``."""
+        done = self.programs.result(MYPY)
+        assert done.returncode in (0, 1) and not done.stderr, done.stderr  # 1: the errors the pages show
+        path = str(self.mypy_paths[block.id])
+        return "\n".join(
+            re.sub(r"\bexample_[0-9]+\b", "example", line.replace(path, "example.py"))
+            for line in done.stdout.splitlines()
+            if line.startswith(f"{path}:")
+        )
+
+
+def _checked(item: pytest.Item) -> Block | pathlib.Path | None:
+    """The block or example that a test of this module checks, if any."""
+    callspec = getattr(item, "callspec", None)
+    params = callspec.params if callspec is not None else {}
+    checked = params.get("block", params.get("example"))
+    return checked if isinstance(checked, Block | pathlib.Path) else None
+
+
+@pytest.fixture(scope="module")
+def runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
+    """The programs of the tests of this module that this session runs, started as the tests come
+    (in the order pytest runs them), two at a time.
+
+    The mypy blocks are checked by one ``mypy --strict`` run over all of them, started first (it is
+    the longest): a run reads the stubs of numpy, pydantic and shmstruct (seconds), and one run per
+    block would read them again each time. (mypy's incremental cache would avoid that too, but a
+    type read back from it can print differently.) Each block is its own module, ``example_<n>``.
+    In its own process: mypy in this one would leave hundreds of thousands of objects behind, which
+    every later garbage collection of the suite would walk."""
+    checked = [
+        thing
+        for item in request.session.items
+        if getattr(item, "module", None) is request.module and (thing := _checked(item)) is not None
+    ]
+    programs: dict[str, Program] = {}
+    mypy_blocks = [thing for thing in checked if isinstance(thing, Block) and thing.mypy]
+    mypy_paths: dict[str, pathlib.Path] = {}
+    if mypy_blocks:
+        folder = tmp_path_factory.mktemp("mypy-blocks")
+        for index, block in enumerate(mypy_blocks):
+            mypy_paths[block.id] = folder / f"example_{index}.py"
+            mypy_paths[block.id].write_text(block.code)
+        options = ["--strict", "--no-incremental", "--no-error-summary"]
+        programs[MYPY] = Program([sys.executable, "-m", "mypy", *options, *map(str, mypy_paths.values())], folder)
+    for thing in checked:
+        if isinstance(thing, Block) and thing.mypy:
+            continue
+        key, name, code = (
+            (thing.id, "example.py", thing.code)
+            if isinstance(thing, Block)
+            else (thing.name, thing.name, thing.read_text())
+        )
+        folder = tmp_path_factory.mktemp("program")
+        (folder / "run").mkdir()  # where the program runs, and nothing but the program is
+        prefix = f"{RUN_PREFIX}{len(programs)}-"
+        (folder / "run" / name).write_text(isolated(code, prefix))
+        programs[key] = Program([sys.executable, str(folder / "run" / name)], folder, cwd=folder / "run", prefix=prefix)
+    running = Programs(programs)
+    yield Runs(running, mypy_paths)
+    running.stop()
 
 
 def test_the_pages_have_runnable_examples() -> None:
@@ -123,83 +428,70 @@ def test_the_pages_have_runnable_examples() -> None:
     assert len(BLOCKS) >= 20
 
 
-def test_fixed_names_are_made_unique_to_the_run() -> None:
+def test_segment_names_are_read_from_the_syntax_tree() -> None:
     code = """
-s = Status.options(name="build-status")()
+import os
+import subprocess
+import sys
+
+import shmstruct
+from shmstruct import Table, attach, unlink as remove_segment
+
+CONFIG = "cfg-name"
+s = shmstruct.options(Status, name="build-status")(name="build")
 Status.attach('build-status'); shmstruct.unlink("build-status")
-t = Status.table(3, name="build-statuses", keep=True)
-subprocess.run([sys.executable, "-m", "shmstruct", "show", "build-status"])
-maker = "Config.options(name='cfg', keep=True)()"
-m = Sim.options(name=f"monitor-{os.getpid()}")()
-bad = Status.options(name="a/b")
-label = "build-status-report"
+t = shmstruct.table(Status, 3, name="build-statuses", keep=True)
+Table.attach("build-statuses", Status); shmstruct.attach(Status, "never-made")
+attach(Status, CONFIG); remove_segment("gone")
+subprocess.run([sys.executable, "-m", "shmstruct", "remove", "--force", "left-over"])
+subprocess.run([sys.executable, "-m", "shmstruct", "show", "build-status", "--rows", "3"])
+maker = "import shmstruct\\nshmstruct.options(Config, name='cfg', keep=True)()"
+m = shmstruct.options(Sim, name=f"monitor-{os.getpid()}")()
+job = Job(name="build", log="gone-soon")
+bad = shmstruct.options(Status, name="a/b")
+os.unlink("/dev/shm/shms_build-status"); label = "build-status-report"; other = "cfg"
 """
-    p = RUN_PREFIX
+    assert segment_names(code) == {
+        "build-status", "build-statuses", "never-made", "cfg-name", "gone", "left-over", "cfg", "monitor-"
+    }  # fmt: skip
+    p = "P-"
     assert (
-        isolated(code)
+        isolated(code, p)
         == f"""
-s = Status.options(name="{p}build-status")()
+import os
+import subprocess
+import sys
+
+import shmstruct
+from shmstruct import Table, attach, unlink as remove_segment
+
+CONFIG = "{p}cfg-name"
+s = shmstruct.options(Status, name="{p}build-status")(name="build")
 Status.attach('{p}build-status'); shmstruct.unlink("{p}build-status")
-t = Status.table(3, name="{p}build-statuses", keep=True)
-subprocess.run([sys.executable, "-m", "shmstruct", "show", "{p}build-status"])
-maker = "Config.options(name='{p}cfg', keep=True)()"
-m = Sim.options(name=f"{p}monitor-{{os.getpid()}}")()
-bad = Status.options(name="a/b")
-label = "build-status-report"
+t = shmstruct.table(Status, 3, name="{p}build-statuses", keep=True)
+Table.attach("{p}build-statuses", Status); shmstruct.attach(Status, "{p}never-made")
+attach(Status, CONFIG); remove_segment("{p}gone")
+subprocess.run([sys.executable, "-m", "shmstruct", "remove", "--force", "{p}left-over"])
+subprocess.run([sys.executable, "-m", "shmstruct", "show", "{p}build-status", "--rows", "3"])
+maker = "import shmstruct\\nshmstruct.options(Config, name='{p}cfg', keep=True)()"
+m = shmstruct.options(Sim, name=f"{p}monitor-{{os.getpid()}}")()
+job = Job(name="build", log="gone-soon")
+bad = shmstruct.options(Status, name="a/b")
+os.unlink("/dev/shm/shms_build-status"); label = "build-status-report"; other = "{p}cfg"
 """
     )
 
 
-@pytest.fixture(scope="session")
-def mypy_reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """mypy's report on each mypy block, by block id, from one ``mypy --strict`` run over all of
-    them: a run reads the stubs of numpy, pydantic and shmstruct (seconds), and one run per block
-    would read them again each time. (mypy's incremental cache would avoid that too, but a type
-    read back from it can print differently.) Each block is its own module, ``example_<n>``. In its
-    own process: mypy in this one would leave hundreds of thousands of objects behind, which every
-    later garbage collection of the suite would walk."""
-    folder = tmp_path_factory.mktemp("mypy-blocks")
-    paths = {}
-    for index, block in enumerate(block for block in BLOCKS if block.mypy):
-        paths[block.id] = folder / f"example_{index}.py"
-        paths[block.id].write_text(block.code)
-    options = ["--strict", "--no-incremental", "--no-error-summary"]
-    done = subprocess.run(
-        [sys.executable, "-m", "mypy", *options, *map(str, paths.values())], capture_output=True, text=True
-    )
-    assert done.returncode in (0, 1) and not done.stderr, done.stderr  # 1: the errors the pages show
-    lines = done.stdout.splitlines()
-    return {
-        block_id: "\n".join(
-            re.sub(r"\bexample_[0-9]+\b", "example", line.replace(str(path), "example.py"))
-            for line in lines
-            if line.startswith(f"{path}:")
-        )
-        for block_id, path in paths.items()
-    }
+def test_a_field_called_name_is_not_a_segment_name() -> None:
+    code = 'job = Job(name="build")\nshmstruct.update(job, name="render")\nprint(job.name, Job.options().__name__)\n'
+    assert segment_names(code) == set() and isolated(code, "P-") == code
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[block.id for block in BLOCKS])
-def test_block_runs_and_prints_what_the_page_shows(
-    block: Block, tmp_path: pathlib.Path, mypy_reports: dict[str, str]
-) -> None:
-    if block.mypy:
-        printed = mypy_reports[block.id]
-    else:
-        script = tmp_path / "example.py"
-        script.write_text(isolated(block.code))
-        printed = run_program(script)
+def test_block_runs_and_prints_what_the_page_shows(block: Block, runs: Runs) -> None:
+    printed = runs.mypy_report(block) if block.mypy else runs.programs.output(block.id)
     if block.output is not None:
         assert _normalised(printed) == _normalised(block.output), f"{block.id} printed:\n{printed}"
-
-
-EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
-# What an example must print (a regular expression); every other example must print something.
-EXAMPLE_OUTPUT = {
-    "particles.py": r"done: 400,000 particles, 4 workers x 40 steps, 160 progress rows",
-    "monte_carlo.py": r"pi ~ 3\.1[0-9]{3}",
-    "demo.py": r"\nthroughput: [0-9,.]+ jobs/s",
-}
 
 
 def test_every_expected_output_names_an_example() -> None:
@@ -207,10 +499,8 @@ def test_every_expected_output_names_an_example() -> None:
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.name for e in EXAMPLES])
-def test_example_runs(example: pathlib.Path, tmp_path: pathlib.Path) -> None:
-    script = tmp_path / example.name
-    script.write_text(isolated(example.read_text()))
-    output = run_program(script)
+def test_example_runs(example: pathlib.Path, runs: Runs) -> None:
+    output = runs.programs.output(example.name)
     assert re.search(EXAMPLE_OUTPUT.get(example.name, r"\S"), output), f"{example.name} printed:\n{output}"
     if example.name == "demo.py":  # not a terminal: plain progress lines
         views = check_demo_output(output)

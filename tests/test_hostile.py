@@ -149,13 +149,18 @@ def _plant(kind: str, name: str) -> None:
         with open(f"/dev/shm/shms_{healthy.name}", "rb") as source:
             image = bytearray(source.read())
         healthy.close()
-        raw = b"{" + b" " * (256 << 20) + b"}"
-        bomb = zlib.compress(raw, 9)
+        # The description "{" + 256 MiB of spaces + "}", compressed and hashed a MiB at a time
+        # (without holding it whole): what the reader must not inflate.
+        compressor, digest, spaces = zlib.compressobj(9), hashlib.sha256(), b" " * (1 << 20)
+        parts = [b"{", *[spaces] * 256, b"}"]
+        bomb = b"".join(compressor.compress(part) for part in parts) + compressor.flush()
+        for part in parts:
+            digest.update(part)
         header_size = -(-(FIXED_PART + len(bomb)) // 64) * 64
         data = image[st.unpack_from("<Q", image, 16)[0] :]
         image = image[:FIXED_PART] + bomb + bytes(header_size - FIXED_PART - len(bomb))
         st.pack_into("<Q", image, 16, header_size)
-        st.pack_into("<32s", image, 32, hashlib.sha256(raw).digest())
+        st.pack_into("<32s", image, 32, digest.digest())
         st.pack_into("<Q", image, 120, len(bomb))
         with open(path, "wb") as planted:
             planted.write(image + data)

@@ -93,7 +93,8 @@ def test_no_module_outside_the_kinds_tests_a_field_kind() -> None:
 def test_the_fingerprint_text_is_exactly_what_json_writes() -> None:
     import hashlib
 
-    from helpers import EveryType, State
+    from array_helpers import EveryType
+    from state_helpers import State
 
     from shmstruct._cpython import sha256
     from shmstruct._header import canonical_json, template_of

@@ -10,19 +10,9 @@ import signal
 from multiprocessing.context import BaseContext
 
 import pytest
+from array_helpers import EveryType, Particle
 from conftest import ours_in_dev_shm
-from helpers import (
-    JOIN_TIMEOUT,
-    Counter,
-    EveryType,
-    Particle,
-    Script,
-    finish,
-    hold_until,
-    segment_exists,
-    unique_name,
-    wait_until,
-)
+from helpers import JOIN_TIMEOUT, Counter, Script, finish, hold_until, segment_exists, unique_name, wait_until
 
 CREATOR = """
 from helpers import Counter

@@ -8,20 +8,9 @@ from multiprocessing.context import BaseContext
 
 import numpy as np
 import pytest
-from helpers import (
-    JOIN_TIMEOUT,
-    Entry,
-    Particle,
-    State,
-    append_entries,
-    append_from_remembered,
-    broken_entries,
-    entry_values,
-    finish,
-    pool_of,
-    remember,
-    watch_entries,
-)
+from array_helpers import Entry, Particle, append_entries, broken_entries, entry_values, watch_entries
+from helpers import JOIN_TIMEOUT, append_from_remembered, finish, pool_of, remember
+from state_helpers import State
 
 from shmstruct import FieldTypeError, FieldValueError, LogFullError, SharedStruct
 

@@ -8,18 +8,8 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.context import BaseContext
 
 import pytest
-from helpers import (
-    JOIN_TIMEOUT,
-    Counter,
-    bump,
-    bump_from_pipe,
-    bump_from_queue,
-    check_bumped,
-    finish,
-    make_shared,
-    pool_of,
-    shared_things,
-)
+from array_helpers import bump, bump_from_pipe, bump_from_queue, check_bumped, make_shared, shared_things
+from helpers import JOIN_TIMEOUT, Counter, finish, pool_of
 
 
 def test_queue_both_ways(ctx: BaseContext) -> None:

@@ -7,22 +7,21 @@ import pickle
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.context import BaseContext
 
-import numpy as np
 import pytest
+from array_helpers import EveryType, double_every_field
 from helpers import (
     JOIN_TIMEOUT,
     Counter,
-    EveryType,
-    State,
     add_to_remembered,
-    double_every_field,
     finish,
+    hold_lock_until_told,
     increment,
     pool_of,
     remember,
     run_child,
     running_child,
 )
+from state_helpers import State, put_back, sum_grid
 
 
 def test_child_doubles_every_field_of_every_type(ctx: BaseContext) -> None:
@@ -71,18 +70,10 @@ def test_process_pool_executor_initializer(ctx: BaseContext) -> None:
     assert sorted(results) == list(range(2, 21, 2))
 
 
-def _child_holds_lock_until_told(s: Counter, holding: object, release: object) -> None:
-    with s.lock:
-        s.value = 1
-        holding.set()  # type: ignore[attr-defined]
-        assert release.wait(JOIN_TIMEOUT)  # type: ignore[attr-defined]
-        s.value = 2
-
-
 def test_lock_held_in_child_blocks_the_parent(ctx: BaseContext) -> None:
     s = Counter()
     holding, release = ctx.Event(), ctx.Event()
-    with running_child(ctx, _child_holds_lock_until_told, s, holding, release, stop=release):
+    with running_child(ctx, hold_lock_until_told, s, holding, release, stop=release):
         assert holding.wait(JOIN_TIMEOUT)
         assert s.lock.acquire(timeout=0.05) is False  # the child holds it
         assert s.value == 1
@@ -94,18 +85,10 @@ def test_lock_held_in_child_blocks_the_parent(ctx: BaseContext) -> None:
             s.lock.release()
 
 
-def _put_back(queue_in: object, queue_out: object) -> None:
-    s = queue_in.get(timeout=JOIN_TIMEOUT)  # type: ignore[attr-defined]
-    with s.lock:
-        s.steps += 100
-        s.grid[0, 0] = 7.0
-    queue_out.put(s)  # type: ignore[attr-defined]
-
-
 def test_queue_passes_a_live_reference_not_a_copy(ctx: BaseContext) -> None:
     s = State(steps=1)
     queue_in, queue_out = ctx.Queue(), ctx.Queue()
-    child = ctx.Process(target=_put_back, args=(queue_in, queue_out))
+    child = ctx.Process(target=put_back, args=(queue_in, queue_out))
     child.start()
     queue_in.put(s)  # starts the queue's feeder thread in this process
     back = queue_out.get(timeout=JOIN_TIMEOUT)
@@ -142,13 +125,9 @@ def test_pickle_round_trip_in_process_is_the_same_memory() -> None:
     assert s.origin.x == 9.5
 
 
-def _sum_grid(s: State) -> float:
-    return float(np.sum(s.grid))
-
-
 def test_pool_map_arguments_and_results_are_live(ctx: BaseContext) -> None:
     s = State()
     s.grid[:] = 1.0
     with pool_of(ctx, 2) as pool:
-        sums = pool.map(_sum_grid, [s, s, s])
+        sums = pool.map(sum_grid, [s, s, s])
     assert sums == [12.0, 12.0, 12.0]

@@ -11,7 +11,8 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.context import BaseContext
 
 import pytest
-from helpers import JOIN_TIMEOUT, Script, describe_exception, raise_library_error
+from helpers import JOIN_TIMEOUT, Script
+from state_helpers import describe_exception, raise_library_error
 
 import shmstruct
 
@@ -58,7 +59,7 @@ def test_an_uncaught_error_in_a_child_names_the_public_class(tmp_path: pathlib.P
         str(tmp_path),
         """
         import multiprocessing as mp
-        from helpers import State, write_out_of_range
+        from state_helpers import State, write_out_of_range
 
         if __name__ == "__main__":
             child = mp.get_context("spawn").Process(target=write_out_of_range, args=(State(),))

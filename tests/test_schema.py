@@ -7,8 +7,9 @@ from typing import Annotated, Any, ClassVar, Optional
 
 import numpy as np
 import pytest
-from helpers import EveryType, State, Vec3
+from array_helpers import EveryType, Vec3
 from numpy.typing import NDArray
+from state_helpers import State
 
 import shmstruct
 from shmstruct import SchemaError, SharedStruct, array, fields, nested, text

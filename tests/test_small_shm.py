@@ -158,7 +158,8 @@ def test_kills_during_create_and_close_leave_nothing_after_gc() -> None:
     out = run_in_small_shm(
         f"""
         import os, random, signal, subprocess, threading, time
-        from helpers import Counter, Particle
+        from array_helpers import Particle
+        from helpers import Counter
         PATHS = {[TESTS_DIR, *SOURCE_PATH]!r}
         env = {{**os.environ, "PYTHONPATH": os.pathsep.join(PATHS)}}
         rng = random.Random(7)

@@ -12,17 +12,8 @@ import random
 import signal
 from typing import Any
 
-from helpers import (
-    JOIN_TIMEOUT,
-    Counter,
-    Mark,
-    Tally,
-    finish,
-    mark_check,
-    segment_exists,
-    stress_worker,
-    wait_until,
-)
+from array_helpers import Mark, Tally, mark_check, stress_worker
+from helpers import JOIN_TIMEOUT, Counter, finish, segment_exists, wait_until
 
 KILLS = int(os.environ.get("SHMSTRUCT_STRESS_KILLS", "8"))
 WORKERS = 4

@@ -8,19 +8,9 @@ from multiprocessing.context import BaseContext
 
 import numpy as np
 import pytest
-from helpers import (
-    Entry,
-    EveryType,
-    Particle,
-    State,
-    column_sum_of_remembered,
-    double_rows_through_proxies,
-    fill_column,
-    finish,
-    pool_of,
-    remember,
-    run_child,
-)
+from array_helpers import Entry, EveryType, Particle, double_rows_through_proxies, fill_column
+from helpers import column_sum_of_remembered, finish, pool_of, remember, run_child
+from state_helpers import State
 
 from shmstruct import FieldValueError
 
