@@ -73,7 +73,7 @@ def main() -> None:
     shown = subprocess.run(
         [sys.executable, "-m", "shmstruct", "show", name], capture_output=True, text=True, timeout=60
     )
-    print("python -m shmstruct show:", " ".join(shown.stdout.split())[:160], "...")
+    print("python -m shmstruct show:", shown.stdout, sep="\n", end="")
     assert watcher.returncode == 0 and shown.returncode == 0 and watcher.stdout.count("monitor:") == 5
 
 

@@ -93,8 +93,8 @@ def _describe(names: set[str]) -> str:
         cwd="/",
     )
     try:
-        entries = [e for e in json.loads(listed.stdout) if f"shms_{e.get('name')}" in names]
-    except ValueError:
+        entries = [e for e in json.loads(listed.stdout)["segments"] if f"shms_{e.get('name')}" in names]
+    except (ValueError, KeyError, TypeError):
         return listed.stdout + listed.stderr
     return "\n".join(json.dumps(e) for e in entries)
 

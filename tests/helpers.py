@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import secrets
 import select
@@ -500,3 +501,52 @@ def hold_until(obj: Any, ready: Any, done: Any) -> None:
     """A child that received ``obj`` as an argument: say so, and wait to be let go."""
     ready.set()
     done.wait(JOIN_TIMEOUT)
+
+
+# --------------------------------------------------------------------------- errors across processes
+
+
+def raise_library_error(kind: str) -> None:
+    """Make shmstruct raise its error ``kind`` (a class name) here, the way a program meets it.
+    Errors that no call can provoke safely (a full /dev/shm) or that are only ever bases or
+    warnings are raised as the library constructs them."""
+    name = unique_name(f"errors-{kind}-{os.getpid()}")
+    if kind == "FieldValueError":
+        State().level = 300
+    elif kind == "FieldTypeError":
+        State(steps="x")
+    elif kind == "SchemaError":
+        type(SharedStruct)("Bad", (SharedStruct,), {"__annotations__": {"items": list}, "__module__": __name__})
+    elif kind == "SharedMemoryGoneError":
+        shmstruct.attach(Counter, name)
+    elif kind == "SegmentNameError":
+        shmstruct.options(Counter, name="a/b")()
+    elif kind == "LogFullError":
+        log = shmstruct.log(Counter, capacity=1)
+        log.append()
+        log.append()
+    elif kind in ("SegmentExistsError", "SchemaMismatchError", "SegmentError"):
+        with shmstruct.options(Counter, name=name)():
+            if kind == "SegmentExistsError":
+                shmstruct.options(Counter, name=name)()
+            elif kind == "SchemaMismatchError":
+                shmstruct.attach(Vec3, name)
+            else:
+                shmstruct.Table.attach(name, Counter)
+    elif kind == "SharedMemoryFullError":
+        raise shmstruct.SharedMemoryFullError(errno.ENOSPC, "no room in /dev/shm for shared segment 'x'")
+    elif kind == "DeadHolderWarning":
+        raise shmstruct.DeadHolderWarning("the lock of shared block 'x' was taken over")
+    elif kind == "ShmStructError":
+        raise shmstruct.ShmStructError("base")
+    raise AssertionError(f"no way to provoke {kind}")
+
+
+def describe_exception(exc: BaseException) -> tuple[str, str, str, tuple[Any, ...]]:
+    """What a process that unpickled ``exc`` sees: its class's module and name, message and args."""
+    return type(exc).__module__, type(exc).__qualname__, str(exc), exc.args
+
+
+def write_out_of_range(state: State) -> None:
+    """A child whose uncaught error ends it (multiprocessing prints the traceback)."""
+    state.level = 300

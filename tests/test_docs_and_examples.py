@@ -24,13 +24,20 @@ runner makes them unique to this run before it runs a program (see :func:`isolat
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import pathlib
+import pty
 import re
+import select
 import shutil
+import struct
 import subprocess
 import sys
+import termios
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from helpers import RUN_PREFIX
@@ -250,6 +257,7 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 EXAMPLE_OUTPUT = {
     "particles.py": r"done: 400,000 particles, 4 workers x 40 steps, 160 progress rows",
     "monte_carlo.py": r"pi ~ 3\.1[0-9]{3}",
+    "demo.py": r"\nthroughput: [0-9,.]+ jobs/s",
 }
 
 
@@ -263,3 +271,113 @@ def test_example_runs(example: pathlib.Path, tmp_path: pathlib.Path) -> None:
     script.write_text(isolated(example.read_text()))
     output = run_program(script)
     assert re.search(EXAMPLE_OUTPUT.get(example.name, r"\S"), output), f"{example.name} printed:\n{output}"
+    if example.name == "demo.py":  # not a terminal: plain progress lines
+        views = check_demo_output(output)
+        assert all(len(view) == 1 for view in views), output
+
+
+# --------------------------------------------------------------------------- the README demo
+
+# One line of the demo's live view, and its final lines. No pace is checked: how far the workers
+# get depends on the machine, only that what the demo shows adds up.
+_PROGRESS = re.compile(
+    r"  (?P<phase>running|stopping|finished) +(?P<seconds>[0-9]+\.[0-9]) s +(?P<jobs>[0-9,]+) jobs "
+    r"\((?P<per_worker>[0-9]+(?: [0-9]+)*)\)  (?P<primes>[0-9,]+) primes < (?P<below>[0-9,]+)"
+)
+_STARTING = re.compile(r"  starting  [0-4]/4 workers ready")
+_FINAL = re.compile(
+    r"finished: (?P<jobs>[0-9,]+) jobs by 4 processes in [0-9.]+ s, (?P<events>[0-9,]+) events logged\n"
+    r"primes below (?P<below>[0-9,]+): (?P<primes>[0-9,]+); below (?P<bound>[0-9,]+): (?P<counted>[0-9,]+) "
+    r"\(known: (?P<known>[0-9,]+)\)\n"
+    r"jobs per worker: \[(?P<per_worker>[0-9, ]+)\], mean job time \(ms\): \[[0-9., ]+\]\n"
+    r"throughput: (?P<rate>[0-9,.]+) jobs/s, [0-9,]+ M numbers sieved/s, (?P<ops>[0-9,]+) shared-state "
+    r"operations/s \(5 a job\) taking [0-9.]+% of the workers' CPU time"
+)
+# The number of primes below each power of ten (OEIS A006880).
+_PRIMES_BELOW = {10**6: 78_498, 10**7: 664_579, 10**8: 5_761_455, 10**9: 50_847_534, 10**10: 455_052_511}
+
+
+def _number(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+def check_demo_output(output: str) -> list[list[str]]:
+    """Check what the demo printed and return its progress lines, grouped by the printed line
+    they share (a terminal's view rewrites one line in place with carriage returns)."""
+    lines = output.replace("\r\n", "\n").rstrip("\n").split("\n")
+    assert len(lines) > 4, output  # the view, then four final lines
+    views = [[part.rstrip() for part in line.split("\r") if part.strip()] for line in lines[:-4]]
+    shown = [part for view in views for part in view]
+    starting = [part for part in shown if _STARTING.fullmatch(part)]
+    progress = [_PROGRESS.fullmatch(part) for part in shown[len(starting) :]]
+    assert shown[: len(starting)] == starting and starting, output  # the view opens with the start
+    assert all(progress) and progress, output
+    phases = [match["phase"] for match in progress if match]
+    assert phases == sorted(phases, key=["running", "stopping", "finished"].index), output
+    assert phases[-1] == "finished" and phases.count("finished") == 1, output
+    previous: dict[str, Any] = {}
+    for match in progress:
+        assert match is not None
+        now = {
+            "seconds": float(match["seconds"]),
+            "jobs": _number(match["jobs"]),
+            "primes": _number(match["primes"]),
+            "below": _number(match["below"]),
+            "per_worker": [int(n) for n in match["per_worker"].split()],
+        }
+        assert len(now["per_worker"]) == 4 and sum(now["per_worker"]) == now["jobs"], output  # one snapshot
+        assert now["below"] % 1_000_000 == 0 and now["below"] <= now["jobs"] * 1_000_000 + 4_000_000, output
+        for key, value in previous.items():  # nothing goes back
+            if key == "per_worker":
+                assert all(a <= b for a, b in zip(value, now[key], strict=True)), output
+            else:
+                assert value <= now[key], output
+        previous = now
+    last = progress[-1]
+    assert last is not None
+    final = _FINAL.fullmatch("\n".join(lines[-4:]))
+    assert final, output
+    jobs = _number(final["jobs"])
+    assert jobs > 0 and jobs == _number(final["events"]) == _number(last["jobs"]), output
+    assert [int(n) for n in final["per_worker"].split(", ")] == previous["per_worker"], output
+    assert _number(final["below"]) == jobs * 1_000_000 == _number(last["below"]), output
+    assert _number(final["primes"]) == _number(last["primes"]), output
+    bound = _number(final["bound"])
+    assert bound == max(power for power in _PRIMES_BELOW if power <= jobs * 1_000_000), output
+    assert _number(final["counted"]) == _number(final["known"]) == _PRIMES_BELOW[bound], output
+    rate = float(final["rate"].replace(",", ""))
+    assert rate > 0 and abs(_number(final["ops"]) - 5 * rate) <= 5, output  # 5 operations a job
+    return views
+
+
+def test_demo_rewrites_its_view_in_place_on_a_terminal() -> None:
+    script = ROOT / "examples" / "demo.py"
+    parent, child = pty.openpty()
+    # Wider than any line of the view (the demo cuts its lines to the terminal's width).
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
+    demo = subprocess.Popen([sys.executable, str(script)], stdout=child, stderr=subprocess.PIPE, cwd=script.parent)
+    os.close(child)
+    printed = b""
+    try:
+        while chunk := _read(parent, RUN_TIMEOUT):
+            printed += chunk
+    except BaseException:
+        demo.kill()
+        raise
+    finally:
+        os.close(parent)
+        _, errors = demo.communicate(timeout=RUN_TIMEOUT)
+    assert demo.returncode == 0, errors.decode()
+    views = check_demo_output(printed.decode())
+    assert len(views) == 1 and len(views[0]) >= 2, printed  # one line, rewritten
+
+
+def _read(fd: int, timeout: float) -> bytes:
+    """What the program on a terminal printed next, or b"" once every process holding the
+    terminal has closed it."""
+    ready, _, _ = select.select([fd], [], [], timeout)
+    assert ready, f"nothing printed for {timeout} s"  # a hang guard
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # EIO: the terminal has no other end any more
+        return b""

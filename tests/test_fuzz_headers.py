@@ -20,9 +20,10 @@ from numpy.typing import NDArray
 
 import shmstruct
 from shmstruct import SharedStruct, array, text
-from shmstruct._cli import read_values
+from shmstruct._contents import Selection, read_contents
 from shmstruct._header import FIXED_PART, HEADER_LOCK, LOCK
 from shmstruct._inspect import peek, remove
+from shmstruct._render import show_document, show_text
 
 EXAMPLES = int(os.environ.get("SHMSTRUCT_FUZZ_EXAMPLES", "1000"))
 
@@ -100,7 +101,9 @@ def test_damaged_headers_give_segment_errors_only(
         except shmstruct.SegmentError:
             pass
         try:
-            read_values(name, 3)
+            contents = read_contents(name, Selection(None, 3))
+            show_document(contents)
+            show_text(contents, contents, marks=True)
         except shmstruct.SegmentError:
             pass
         for attach in (

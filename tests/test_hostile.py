@@ -264,7 +264,7 @@ def test_remove_refuses_a_segment_in_use_unless_forced(tmp_path: pathlib.Path) -
 def test_show_of_a_segment_whose_lock_stays_held_says_so() -> None:
     c = Counter(value=4)
     with c.lock:
-        shown = _cli("show", c.name)
+        shown = _cli("show", "--json", c.name)
     assert shown.returncode == 0, shown.stderr
     report = json.loads(shown.stdout)
     assert report["values"] == {"value": 4} and report["consistent"] is False
@@ -275,7 +275,8 @@ def test_show_of_a_segment_whose_lock_stays_held_says_so() -> None:
 def _as_another_user(name: str, results: Any) -> None:
     """In a forked child: become user nobody, then try to show and attach segment ``name``."""
     from shmstruct._block import _open_blocks
-    from shmstruct._cli import read_values
+    from shmstruct._contents import Selection, read_contents
+    from shmstruct._render import show_document
 
     _open_blocks.clear()  # attach as a stranger would, not through the mapping inherited from the parent
     os.setgroups([])
@@ -283,8 +284,8 @@ def _as_another_user(name: str, results: Any) -> None:
     os.setuid(65534)
     outcome: list[Any] = []
     try:
-        report = read_values(name, 5)
-        outcome.append(("show", report["values"], report["consistent"], report.get("note", "")))
+        report = show_document(read_contents(name, Selection(None, 5)))
+        outcome.append(("show", report["values"], report["consistent"], report["note"]))
     except (shmstruct.ShmStructError, OSError) as exc:
         outcome.append(("show", type(exc).__name__))
     try:

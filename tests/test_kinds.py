@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import math
 import pathlib
 import re
 import subprocess
 import sys
+from typing import Annotated
 
 import numpy as np
 import pytest
@@ -70,7 +72,7 @@ def test_float16_reads_writes_and_checks_its_range() -> None:
         assert layout.field("hs").c_decl == "_Float16[3]"
         assert layout.dtype["h"] == np.float16
         out = subprocess.run(
-            [sys.executable, "-m", "shmstruct", "show", shmstruct.segment_name(s)],
+            [sys.executable, "-m", "shmstruct", "show", "--json", shmstruct.segment_name(s)],
             capture_output=True, text=True, timeout=120, check=True,
         )  # fmt: skip
         assert json.loads(out.stdout)["values"] == {"h": -1.25, "hs": [0.5, -2.0, 3.0]}
@@ -107,3 +109,12 @@ def test_the_fingerprint_text_is_exactly_what_json_writes() -> None:
         assert template_of(schema).fingerprint == hashlib.sha256(reference.encode()).digest()
     assert canonical_json({"a": [1, True]}) is None  # json would write true
     assert sha256(b"abc") == hashlib.sha256(b"abc").digest()
+
+
+def test_a_wchar_that_holds_no_character_decodes_as_the_replacement_character() -> None:
+    class Letter(SharedStruct):
+        u: Annotated[str, ctypes.c_wchar] = "x"
+
+    letters = shmstruct.table(Letter, 2)
+    letters.records["u"].view(np.uint32)[0] = 0xFFFFFFFF  # an unchecked numpy write, or another program's
+    assert [row.u for row in letters.models()] == ["\ufffd", "x"]  # numpy itself fails on such a code

@@ -9,6 +9,7 @@ import os
 import random
 import signal
 import threading
+import time
 import warnings
 from multiprocessing.context import BaseContext
 
@@ -74,15 +75,22 @@ def test_a_paused_holder_is_never_taken_over(ctx: BaseContext) -> None:
 
 
 def _pause_while_holding(lock: object, pid: int, rng: random.Random) -> None:
-    """SIGSTOP process ``pid`` at a moment it holds ``lock`` (retrying until one is caught)."""
-    for _ in range(1_000_000):
+    """SIGSTOP process ``pid`` at a moment it holds ``lock`` (retrying until one is caught).
+
+    The retries are bounded by a generous deadline, not by a count: on a loaded machine a count of
+    fast polls can pass while the holder is not even scheduled. Between polls this process sleeps
+    briefly, so that it does not take the core the holder needs."""
+    deadline = time.monotonic() + JOIN_TIMEOUT
+    while time.monotonic() < deadline:
         if lock.holder == pid:  # type: ignore[attr-defined]
             threading.Event().wait(rng.uniform(0, 0.002))  # somewhere inside the critical section
             os.kill(pid, signal.SIGSTOP)
             if lock.holder == pid:  # type: ignore[attr-defined]
                 return
             os.kill(pid, signal.SIGCONT)
-    raise AssertionError(f"process {pid} was never seen holding the lock")
+        else:
+            time.sleep(0.0002)
+    raise AssertionError(f"process {pid} was never seen holding the lock in {JOIN_TIMEOUT} s")
 
 
 def _kill_while_holding(ctx: BaseContext, target: object, thing: object) -> int:

@@ -227,3 +227,25 @@ def test_string_annotations_are_resolved() -> None:
     }
     S = type(SharedStruct)("S", (SharedStruct,), namespace)
     assert fields(S)[0].dtype == np.dtype("i2") and fields(S)[1].schema is Vec3
+
+
+def test_type_hints_of_a_schema_are_its_fields() -> None:
+    """Tools that read annotations (typing.get_type_hints: pydantic, typeguard, cattrs) see the
+    user's fields, and nothing of shmstruct's (whose annotations need names it does not import)."""
+    import typing
+
+    class Parent(SharedStruct):
+        steps: int = 0
+        label: str = text(8)
+
+    class Child(Parent):
+        grid: NDArray[np.float64] = array(3)
+        limit: ClassVar[int] = 3
+
+    assert typing.get_type_hints(Parent) == {"steps": int, "label": str}
+    assert typing.get_type_hints(Child) == {
+        "steps": int,
+        "label": str,
+        "grid": NDArray[np.float64],
+        "limit": ClassVar[int],
+    }

@@ -74,6 +74,7 @@ def __getattr__(name: str) -> object:
     if module is None:
         raise AttributeError(f"module 'shmstruct' has no attribute {name!r}")
     value = getattr(importlib.import_module(module, __name__), name)
+    _publish(name, value)
     globals()[name] = value
     return value
 
@@ -135,3 +136,19 @@ __all__ = [
     "unlink",
     "update",
 ]
+
+
+# Public classes carry the path they are imported by, as httpx's do: tracebacks and reprs then
+# read ``shmstruct.FieldValueError``, not ``shmstruct._errors.FieldValueError``. Pickle looks a
+# class up by module and qualified name, and each is this module's attribute under its own name,
+# so pickled classes and exceptions still load (in any process that can import shmstruct). The
+# extension's types (Atomic) are named shmstruct.X in C and cannot be changed here.
+def _publish(name: str, value: object) -> None:
+    if isinstance(value, type) and value.__qualname__ == name and value.__module__ != __name__:
+        value.__module__ = __name__
+
+
+for _name in __all__:
+    if _name in globals():  # the lazy names are published when they load (__getattr__)
+        _publish(_name, globals()[_name])
+del _name

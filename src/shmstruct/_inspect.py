@@ -159,10 +159,24 @@ def remove(name: str, force: bool = True) -> None:
         others = [pid for pid in state.live_users if pid != current_pid()]
         if others:
             raise SegmentError(
-                f"shared segment {name!r} is in use by process(es) {', '.join(map(str, others))}: "
-                "not removing it (use --force to remove it anyway)"
+                f"shared segment {name!r} is in use by {_describe_processes(others)}: not removing it "
+                "(--force removes it anyway: they keep using it, but no process can attach to it any more)"
             )
     mark_removed_and_unlink(name, state.identity)
+
+
+def _describe_processes(pids: list[int]) -> str:
+    """``process 12 (python3)`` or ``processes 12 (python3), 34 (worker)``: the command names
+    help to tell which program still uses a segment."""
+    described = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as comm:
+                command = comm.read().strip()
+        except OSError:
+            command = ""
+        described.append(f"{pid} ({command})" if command and command.isprintable() else str(pid))
+    return f"process{'es' if len(pids) > 1 else ''} {', '.join(described)}"
 
 
 #: A headerless file written to more recently than this may be one whose creator has opened it

@@ -30,8 +30,11 @@ _NO_DEFAULT = object()
 class Record:
     """Base class of a frozen record: subclass it and annotate the fields."""
 
-    __record_fields__: ClassVar[tuple[str, ...]] = ()
-    __record_defaults__: ClassVar[dict[str, Any]] = {}
+    if TYPE_CHECKING:  # not annotations at run time, where ClassVar and Any are not imported
+        __record_fields__: ClassVar[tuple[str, ...]]
+        __record_defaults__: ClassVar[dict[str, Any]]
+    __record_fields__ = ()
+    __record_defaults__ = {}  # noqa: RUF012 (a ClassVar, declared to checkers above)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

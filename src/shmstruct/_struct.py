@@ -270,8 +270,10 @@ class SharedStruct(ctypes.Structure, metaclass=SchemaMeta):
     where no field shadows them; type checkers do not see them, so that a field may take their names.
     """
 
+    if TYPE_CHECKING:  # no annotation at run time: typing.get_type_hints(Schema) sees the user's fields only
+        _fields_: ClassVar[list[tuple[str, Any]]]
     _shm_root_ = True
-    _fields_: ClassVar[list[tuple[str, Any]]] = []
+    _fields_ = []
     lock = _LockAttribute()
     layout = _SchemaAttribute("layout")
     dtype = _SchemaAttribute("dtype")

@@ -314,3 +314,8 @@ def create_log(schema: type[S], capacity: int, ring: bool, options: dict[str, An
         raise ValueError(f"{schema.__name__}.log() needs a capacity of at least 1 row, got {capacity!r}")
     itemsize = schema_of(schema).size
     return Log(schema, SharedBlock.create(schema, "log", capacity * itemsize, capacity, ring=ring, **options))
+
+
+# Their public path, as for every public class (see shmstruct/__init__.py), also when this module is
+# loaded by shmstruct.table() or shmstruct.log() before anyone reads shmstruct.Table.
+Table.__module__ = Log.__module__ = "shmstruct"

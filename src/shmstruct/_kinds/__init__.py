@@ -29,6 +29,7 @@ __all__ = [
     "compiled_schema",
     "decode_record",
     "decode_text",
+    "members",
     "record_dtype",
     "resolve_field",
 ]
@@ -83,7 +84,16 @@ def record_dtype(description: dict[str, Any]) -> Any:
 
 def decode_record(record: Any, description: dict[str, Any], for_json: bool) -> dict[str, Any]:
     """The values of one numpy record of a described schema, field by field: Python values (for
-    snapshots) or JSON-ready ones (``for_json``, for the command line). Nested structs become dicts."""
-    return {
-        entry["name"]: _kind_of(entry).decode(record[entry["name"]], entry, for_json) for entry in description["fields"]
-    }
+    snapshots) or JSON-ready ones (``for_json``, for the command line: numbers, booleans, strings,
+    lists; a float that is not finite as ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``). Nested
+    structs become dicts."""
+    decoded = {}
+    for entry in description["fields"]:
+        kind = _kind_of(entry)
+        decoded[entry["name"]] = kind.decode(kind.item(record, entry), entry, for_json)
+    return decoded
+
+
+def members(entry: dict[str, Any]) -> dict[str, Any] | None:
+    """The description of the struct a described field holds in place, or None if it holds a value."""
+    return _kind_of(entry).members(entry)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import enum
 import functools
+import math
 import operator
 import sys
 
@@ -36,6 +37,7 @@ __all__ = [
     "annotated_if",
     "compiled_schema",
     "is_bool",
+    "json_number",
     "typing_if_imported",
 ]
 
@@ -49,6 +51,20 @@ class _Missing(enum.Enum):
 
 #: The default of a field the constructor must be given.
 MISSING: Literal[_Missing.MISSING] = _Missing.MISSING
+
+
+#: How JSON, which has no numbers for them, shows not-a-number and the infinities.
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def json_number(value: Any) -> Any:
+    """``value`` (any decoded value; a list of them for an array) as JSON holds it: a float that
+    is not finite becomes the string ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _NON_FINITE[repr(value)]
+    if isinstance(value, list):
+        return [json_number(element) for element in value]
+    return value
 
 
 def annotated(base: Any, metadata: tuple[Any, ...]) -> Any:
@@ -317,13 +333,25 @@ class Field(Record):
         raise NotImplementedError
 
     @classmethod
+    def item(cls, record: Any, entry: dict[str, Any]) -> Any:
+        """The field's part of one numpy record (a numpy scalar, array or record), for ``decode``."""
+        return record[entry["name"]]
+
+    @classmethod
     def decode(cls, item: Any, entry: dict[str, Any], for_json: bool) -> Any:
         """The value of one field of a numpy record (``item``), from its description entry:
         Python values for snapshots, JSON-ready ones (``for_json``) for the command line."""
         value = item.item()
-        if for_json and isinstance(value, bytes):
-            return value.decode("latin-1")
+        if for_json:
+            if isinstance(value, bytes):
+                return value.decode("latin-1")
+            return json_number(value)
         return value
+
+    @classmethod
+    def members(cls, entry: dict[str, Any]) -> dict[str, Any] | None:
+        """The description of the struct the field holds in place, or None (not a nested struct)."""
+        return None
 
     def model_type(self) -> Any:
         """The type of the field in the schema's snapshot model (pydantic)."""

@@ -13,7 +13,7 @@ from .._errors import FieldTypeError, FieldValueError, short_repr
 from .._proxy import block_of
 from .._specs import ArraySpec
 from .._types import scalar_type_of_dtype
-from ._base import MISSING, Declaration, Field
+from ._base import MISSING, Declaration, Field, json_number
 
 TYPE_CHECKING = False  # typing is for type checkers only: importing it costs a spawned child ~5 ms
 if TYPE_CHECKING:
@@ -152,11 +152,17 @@ class ArrayField(Field):
     def entry_dtype(cls, entry: dict[str, Any]) -> Any:
         import numpy as np
 
-        return np.dtype((np.dtype(entry["dtype"]), tuple(entry["shape"])))
+        dtype, shape = entry["dtype"], entry["shape"]
+        row = scalar_type_of_dtype(dtype) if isinstance(dtype, str) else None
+        if row is None or row.python_type not in (bool, int, float):
+            raise ValueError(f"array field {entry['name']!r} has a dtype {dtype!r} that no array field stores")
+        if not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape):
+            raise ValueError(f"array field {entry['name']!r} has a shape {shape!r}, not a list of sizes")
+        return np.dtype((np.dtype(dtype), tuple(shape)))
 
     @classmethod
     def decode(cls, item: Any, entry: dict[str, Any], for_json: bool) -> Any:
-        return item.tolist() if for_json else item  # a view into the caller's private copy
+        return json_number(item.tolist()) if for_json else item  # a view into the caller's private copy
 
     def model_type(self) -> Any:
         return _array_copy_type()

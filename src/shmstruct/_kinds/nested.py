@@ -95,6 +95,11 @@ class NestedField(Field):
         return record_dtype(entry["schema"])
 
     @classmethod
+    def members(cls, entry: dict[str, Any]) -> dict[str, Any] | None:
+        members: dict[str, Any] = entry["schema"]
+        return members
+
+    @classmethod
     def decode(cls, item: Any, entry: dict[str, Any], for_json: bool) -> Any:
         from . import decode_record
 

@@ -14,7 +14,7 @@ import operator
 import types
 
 from .._errors import FieldTypeError, FieldValueError, short_repr
-from .._types import ScalarType, scalar_type_for_python, scalar_type_of
+from .._types import ScalarType, scalar_type_for_python, scalar_type_of, scalar_type_of_dtype
 from ._base import Declaration, Field, annotated_if, ctypes_rejection, is_bool, is_ctypes_class, typing_if_imported
 
 TYPE_CHECKING = False  # typing is for type checkers only: importing it costs a spawned child ~5 ms
@@ -24,6 +24,12 @@ if TYPE_CHECKING:
     from ._base import Preparer, Store
 
 __all__ = ["ScalarField"]
+
+
+def _is_wchar(entry: dict[str, Any]) -> bool:
+    dtype: str = entry["dtype"]  # a validated entry: one of the scalar table's dtypes
+    return dtype[1:] == "U1"
+
 
 _SUPPORTED = (
     "int, float, bool, a sized alias (shmstruct.int8 ... float64), Annotated[int, ctypes.c_int] or a type code "
@@ -199,7 +205,25 @@ class ScalarField(Field):
     def entry_dtype(cls, entry: dict[str, Any]) -> Any:
         import numpy as np
 
-        return np.dtype(entry["dtype"])
+        dtype = entry["dtype"]
+        if not isinstance(dtype, str) or scalar_type_of_dtype(dtype) is None:
+            raise ValueError(f"field {entry['name']!r} has a dtype {dtype!r} that no scalar field stores")
+        return np.dtype(dtype)
+
+    @classmethod
+    def item(cls, record: Any, entry: dict[str, Any]) -> Any:
+        if _is_wchar(entry):  # its code, as an integer: numpy fails on a wchar_t that holds no character
+            import numpy as np
+
+            return record.getfield(np.dtype(f"{entry['dtype'][0]}u4"), entry["offset"])
+        return record[entry["name"]]
+
+    @classmethod
+    def decode(cls, item: Any, entry: dict[str, Any], for_json: bool) -> Any:
+        if _is_wchar(entry):
+            code = int(item)
+            return chr(code) if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else "\ufffd"
+        return super().decode(item, entry, for_json)
 
     def model_type(self) -> Any:
         python_type = self.row.python_type

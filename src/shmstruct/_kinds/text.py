@@ -101,7 +101,10 @@ class TextField(Field):
     def entry_dtype(cls, entry: dict[str, Any]) -> Any:
         import numpy as np
 
-        return np.dtype(f"S{entry['max_bytes']}")
+        max_bytes = entry["max_bytes"]
+        if type(max_bytes) is not int or max_bytes < 1:
+            raise ValueError(f"text field {entry['name']!r} has max_bytes {max_bytes!r}, not a size")
+        return np.dtype(f"S{max_bytes}")
 
     @classmethod
     def decode(cls, item: Any, entry: dict[str, Any], for_json: bool) -> Any:
