@@ -5,13 +5,15 @@ which prints its results as JSON), a few rounds in alternating order, keeps the 
 operation, and writes:
 
 - ``benchmarks/results/report.md``: one table per operation, with ratios to shmstruct;
-- ``docs/assets/benchmarks.png``: a chart of those ratios;
+- ``docs/assets/benchmarks-*.png``: two charts of those ratios, drawn from ``report.md``'s tables
+  (so ``--charts`` can redraw them later without measuring anything);
 - the same tables into ``docs/benchmarks.md``, between ``<!-- results -->`` and ``<!-- /results -->``.
 
 Run it from the benchmark venv (see README.md here)::
 
     .venv-bench/bin/python benchmarks/report.py            # full run: 3 rounds, about 2 minutes
     .venv-bench/bin/python benchmarks/report.py --quick    # smoke run: 1 round, about 15 s
+    .venv-bench/bin/python benchmarks/report.py --charts   # redraw the charts from report.md
 
 Only the standard library is imported at the top: spawned children of the workers import this
 file as their main module.
@@ -38,7 +40,7 @@ import peers
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 REPORT = HERE / "results" / "report.md"
-CHART = ROOT / "docs" / "assets" / "benchmarks.png"
+ASSETS = ROOT / "docs" / "assets"
 DOCS_PAGE = ROOT / "docs" / "benchmarks.md"
 MARKERS = ("<!-- results -->", "<!-- /results -->")
 RESULT_PREFIX = "RESULT "
@@ -373,99 +375,177 @@ def results_markdown(merged: dict[str, dict[str, Any]], ops: list[Op], header: s
     return "\n".join(parts).rstrip() + "\n"
 
 
-# --------------------------------------------------------------------------- the chart
+# --------------------------------------------------------------------------- the charts
+#
+# The charts are drawn from the tables of report.md (the ratios as the tables print them), so that
+# they show exactly the published numbers and can be redrawn without measuring (--charts). They are
+# sized for the docs' column (about 700 px): 8.4 inches wide, two panels a row, fonts of 9.5-12 pt,
+# saved at 200 dpi so that the full-size image (the page links to it) stays sharp when zoomed.
 
 
-CHART_LEGEND = (
-    "How to read it\n\n"
-    "Each bar starts at shmstruct (1x)\n"
-    "and ends at the implementation's\n"
-    "time divided by shmstruct's time.\n\n"
-    "Right of the line: slower than shmstruct.\n"
-    "Left of the line: faster.\n\n"
-    "Hatched: updates were lost (no lock).\n"
-    "n/a: the operation does not apply;\n"
-    "see benchmarks/results/report.md."
+@dataclass(frozen=True)
+class Bar:
+    """One implementation's line in a panel: its ratio to shmstruct, or why it has none."""
+
+    key: str
+    label: str
+    ratio: float | None
+    text: str  # the ratio as the table prints it, or "n/a", "skipped", "failed"
+    lost: bool = False
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One image: a title and the operations it shows, one panel each (two panels a row, whose
+    lines are the same implementations)."""
+
+    file: str
+    title: str
+    ops: tuple[str, ...]  # Op keys
+
+
+CHARTS = (
+    Chart(
+        "benchmarks-operations.png",
+        "Reads, writes, increments, creation",
+        ("read", "write", "increment", "create", "contended2", "contended4"),
+    ),
+    Chart(
+        "benchmarks-arrays-and-children.png",
+        "Arrays, and handing the object to a child",
+        ("bandwidth", "create_array", "child_fork", "child_spawn", "child_forkserver"),
+    ),
+)
+
+CHART_CAPTION = (
+    "Each bar runs from shmstruct (1×) to the other's time ÷ shmstruct's (log scale): right of the "
+    "line is slower than shmstruct, left of it faster. Hatched: updates were lost (no lock); "
+    "n/a: the operation does not apply; (ref.): a reference point, not a way to share state."
 )
 
 
-def chart(merged: dict[str, dict[str, Any]], ops: list[Op], path: Path, subtitle: str) -> None:
-    """One panel per operation: a bar from 1 (shmstruct) to each implementation's ratio, log scale."""
+def _cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def panels_from_report(text: str, ops: list[Op]) -> dict[str, list[Bar]]:
+    """The bars of each operation, read back from the tables of report.md."""
+    keys = {subject.label: key for key, subject in peers.SUBJECTS.items()}
+    by_title = {op.title: op for op in ops}
+    panels: dict[str, list[Bar]] = {}
+    bars: list[Bar] | None = None
+    head: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("#"):
+            op = by_title.get(line.lstrip("#").strip())
+            bars = panels.setdefault(op.key, []) if op else None
+            head = []
+        elif bars is not None and line.startswith("|"):
+            cells = _cells(line)
+            if not head:
+                head = cells
+                continue
+            if set(line) <= set("|- "):
+                continue
+            row = dict(zip(head, cells, strict=False))
+            label = row["implementation"].strip("*")
+            key = keys.get(label)
+            if key is None or key == "shmstruct":
+                continue
+            ratio_text = row.get("vs shmstruct", "")
+            ratio = float(ratio_text.rstrip("×")) if ratio_text else None
+            lost = "lost updates" in row.get("final count", "")
+            bars.append(Bar(key, peers.SUBJECTS[key].short, ratio, ratio_text or row["time"], lost))
+    return panels
+
+
+def charts_from_report() -> list[Path]:
+    """Draw every chart from benchmarks/results/report.md; the files written."""
+    text = REPORT.read_text()
+    header = next((line for line in text.splitlines() if line[:4].isdigit()), "")
+    quick = " quick run" in header
+    ops = operations((peers.QUICK if quick else peers.FULL).array_bytes // peers.MiB)
+    panels = panels_from_report(text, ops)
+    labels = {op.key: op.label for op in ops}
+    written = []
+    for spec in CHARTS:
+        path = ASSETS / spec.file
+        draw_chart(spec, [(labels[key], panels.get(key, [])) for key in spec.ops], path, header)
+        written.append(path)
+    return written
+
+
+def draw_chart(spec: Chart, panels: list[tuple[str, list[Bar]]], path: Path, subtitle: str) -> None:
+    """Two panels a row, one per operation: a bar from 1 (shmstruct) to each ratio, log scale. The
+    panels of a row share their lines, named once, on the left."""
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    others = [key for key in merged if key != "shmstruct"]
-    colours = {
-        key: "0.55" if merged[key].get("reference") else plt.get_cmap("tab10")(i) for i, key in enumerate(others)
-    }
-    columns = 3
-    rows = -(-(len(ops) + 1) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(15, 2.9 * rows + 1.0), squeeze=False)
-    for ax, op in zip(axes.flat, ops, strict=False):  # the grid may have spare panels
-        _panel(ax, op, merged, others, colours)
-    spare = list(axes.flat)[len(ops) :]
-    for ax in spare:
-        ax.axis("off")
-    spare[0].text(0.05, 0.95, CHART_LEGEND, va="top", ha="left", fontsize=10, transform=spare[0].transAxes)
-    fig.suptitle(
-        "Time relative to shmstruct, per operation (log scale, lower is faster)", fontsize=15, fontweight="bold"
-    )
-    fig.text(0.5, 0.004, subtitle, ha="center", va="bottom", fontsize=8, color="dimgray")
-    fig.tight_layout(rect=(0, 0.015, 1, 0.975))
+    keys = [key for key in peers.SUBJECTS if key != "shmstruct"]
+    colours = {key: "0.6" if peers.SUBJECTS[key].reference else plt.get_cmap("tab10")(i) for i, key in enumerate(keys)}
+    columns = 2
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(8.4, 2.3 * rows + 1.5), squeeze=False)
+    for row in range(rows):
+        in_row = panels[row * columns : (row + 1) * columns]
+        present = {bar.key for _, bars in in_row for bar in bars}
+        lines = [key for key in keys if key in present]
+        labels = {bar.key: bar.label for _, bars in in_row for bar in bars}
+        for column, ax in enumerate(axes[row]):
+            if column >= len(in_row):
+                ax.axis("off")
+                continue
+            title, bars = in_row[column]
+            _panel(ax, title, {bar.key: bar for bar in bars}, lines, colours)
+            ax.set_yticks(range(len(lines)), [labels[key] for key in reversed(lines)] if column == 0 else [])
+    fig.suptitle(f"{spec.title}: time relative to shmstruct", fontsize=13.5, fontweight="bold", y=0.995)
+    fig.text(0.5, 0.955, textwrap.fill(CHART_CAPTION, 92), ha="center", va="top", fontsize=9.5)
+    fig.text(0.5, 0.004, textwrap.fill(subtitle, 130), ha="center", va="bottom", fontsize=7.5, color="dimgray")
+    fig.tight_layout(rect=(0, 0.035, 1, 0.95), h_pad=1.2, w_pad=0.8)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=200)
     plt.close(fig)
 
 
-def _panel(ax: Any, op: Op, merged: dict[str, dict[str, Any]], keys: list[str], colours: dict[str, Any]) -> None:
-    """The bars of one operation; implementations it does not apply to say n/a (references
-    without it are left out)."""
+def _panel(ax: Any, title: str, bars: dict[str, Bar], lines: list[str], colours: dict[str, Any]) -> None:
+    """The bars of one operation on the given lines, top to bottom; a line without a ratio says
+    why (or stays empty: the operation does not concern it)."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    rows: list[tuple[str, str, float | None, dict[str, Any]]] = []
-    for key in keys:
-        result = merged[key]
-        found = result.get("ops", {}).get(op.key)
-        if "ops" not in result:
-            rows.append((key, "skipped", None, {}))
-        elif found is not None and "ns" in found:
-            rows.append((key, "", ratio_of(merged, key, op.key), found))
-        elif found is not None:
-            rows.append((key, "failed", None, found))
-        elif op.key in result.get("not_applicable", {}):
-            rows.append((key, "n/a", None, {}))
-    ratios = [ratio for _, _, ratio, _ in rows if ratio]
-    for y, (key, why, ratio, found) in enumerate(reversed(rows)):
-        if not ratio:
-            ax.text(1, y, f"  {why}", va="center", fontsize=8, color="gray")
+    ratios = [bar.ratio for bar in bars.values() if bar.ratio]
+    for y, key in enumerate(reversed(lines)):
+        bar = bars.get(key)
+        if bar is None:
             continue
-        lost = found.get("lost", 0) > 0
+        if not bar.ratio:
+            ax.text(1, y, f"  {bar.text}", va="center", fontsize=10, color="dimgray")
+            continue
         ax.barh(
             y,
-            ratio - 1,
+            bar.ratio - 1,
             left=1,
-            height=0.66,
+            height=0.7,
             color=colours[key],
-            hatch="///" if lost else None,
+            hatch="///" if bar.lost else None,
             edgecolor="black",
-            linewidth=0.3,
+            linewidth=0.4,
         )
-        text = f" {fmt_ratio(ratio)}{' lost updates' if lost else ''} "
-        ax.text(ratio, y, text, va="center", ha="left" if ratio >= 1 else "right", fontsize=8)
+        text = f" {bar.text}{' lost' if bar.lost else ''} "
+        ax.text(bar.ratio, y, text, va="center", ha="left" if bar.ratio >= 1 else "right", fontsize=10)
     ax.set_xscale("log")
-    ax.set_xlim(min([*ratios, 1.0]) / 6, max([*ratios, 1.0]) * 8)
-    ax.xaxis.set_major_locator(LogLocator(base=10))
+    ax.set_xlim(min([*ratios, 1.0]) / 10, max([*ratios, 1.0]) * 14)
+    ax.xaxis.set_major_locator(LogLocator(base=10, numticks=5))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}×"))
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.axvline(1, color="black", linewidth=1.2)
-    labels = [merged[key]["short"] for key, *_ in reversed(rows)]
-    ax.set_yticks(range(len(rows)), labels, fontsize=9)
-    ax.set_ylim(-0.6, len(rows) - 0.4)
-    ax.set_title(op.label, fontsize=11, fontweight="bold")
-    ax.set_xlabel("time ÷ shmstruct's time", fontsize=8)
-    ax.tick_params(axis="x", labelsize=8)
+    ax.set_ylim(-0.6, len(lines) - 0.4)
+    ax.tick_params(axis="y", labelsize=10.5, length=0)
+    ax.set_title(title, fontsize=12, fontweight="bold")
+    ax.tick_params(axis="x", labelsize=10)
     ax.grid(axis="x", which="major", alpha=0.3)
 
 
@@ -493,7 +573,7 @@ def shm_entries() -> set[str]:
 
 
 def report(quick: bool, rounds: int) -> None:
-    """Run everything, then write the report, the chart and the docs tables."""
+    """Run everything, then write the report, the charts and the docs tables."""
     started, load = time.perf_counter(), os.getloadavg()[0]
     before = shm_entries()
     merged = merge(run_rounds(rounds, quick))
@@ -505,10 +585,11 @@ def report(quick: bool, rounds: int) -> None:
     REPORT.write_text(
         f"# shmstruct benchmark report\n\nGenerated by `{command}`.\n\n" + results_markdown(merged, ops, header, 2)
     )
-    chart(merged, ops, CHART, header)
+    charts = charts_from_report()
     docs = update_docs_page(results_markdown(merged, ops, header, 3))
     print(
-        f"wrote {REPORT.relative_to(ROOT)}, {CHART.relative_to(ROOT)}"
+        f"wrote {REPORT.relative_to(ROOT)}, "
+        + ", ".join(str(path.relative_to(ROOT)) for path in charts)
         + (f", {DOCS_PAGE.relative_to(ROOT)}" if docs else "")
     )
     if not docs:
@@ -547,12 +628,18 @@ def main() -> None:
         "--quick", action="store_true", help="a fast smoke run: fewer iterations, 8 MiB arrays, 1 round"
     )
     parser.add_argument("--rounds", type=int, help="rounds over all implementations (default: 3, 1 with --quick)")
+    parser.add_argument(
+        "--charts", action="store_true", help="only redraw the charts from benchmarks/results/report.md (no measuring)"
+    )
     parser.add_argument("--measure", metavar="KEY", choices=list(peers.SUBJECTS), help=argparse.SUPPRESS)
     parser.add_argument("--capabilities", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:  # a worker: one implementation, results as one JSON line
         result = peers.measure(args.measure, args.quick, args.capabilities)
         print(RESULT_PREFIX + json.dumps(result), flush=True)
+        return
+    if args.charts:
+        print("wrote " + ", ".join(str(path.relative_to(ROOT)) for path in charts_from_report()))
         return
     report(args.quick, args.rounds or (1 if args.quick else 3))
 

@@ -9,6 +9,12 @@ Conventions for pages (docs/**/*.md and README.md):
   (trailing spaces and blank lines aside).
 - A ```` ```python title="mypy" ```` block is checked with ``mypy --strict`` instead of run; the
   output block after it is mypy's report, with the file called ``example.py``.
+- A ```` ```python title="pyright" ```` block is checked with pyright in strict mode instead of
+  run; the output block after it is pyright's report as its command line prints it, with the file
+  called ``example.py``.
+- A ```` ```python ```` block right after the comment ``<!-- mypy and pyright: no errors -->`` is
+  run as usual, and also checked with both (as above), which must report nothing: the page says
+  that the checkers accept it (say, because it shows what only the run time refuses).
 - A ```` ```py ```` block is shown, never run: fragments and deliberate mistakes.
 
 Pages and examples give segments natural fixed names ("build-status", "errors-demo-point"), which
@@ -22,11 +28,13 @@ from __future__ import annotations
 
 import ast
 import fcntl
+import json
 import os
 import pathlib
 import pty
 import re
 import select
+import shutil
 import struct
 import subprocess
 import sys
@@ -46,6 +54,7 @@ RUN_TIMEOUT = 300.0  # a hang guard: a busy machine may take long
 PARALLEL = 2
 
 _FENCE = re.compile(r"^```(?P<info>[^\n]*)\n(?P<body>.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+TYPE_CLEAN = "<!-- mypy and pyright: no errors -->"
 
 
 @dataclass(frozen=True)
@@ -55,8 +64,10 @@ class Block:
     page: str
     line: int
     code: str
-    mypy: bool
+    mypy: bool  # checked with mypy instead of run
     output: str | None
+    pyright: bool = False  # checked with pyright instead of run
+    type_clean: bool = False  # run, and both checkers must report nothing
 
     @property
     def id(self) -> str:
@@ -73,6 +84,8 @@ def blocks_of(page: pathlib.Path) -> list[Block]:
         if not info.startswith("python"):
             continue
         output = None
+        before = text[fences[index - 1].end() if index else 0 : fence.start()]
+        type_clean = before.rstrip().endswith(TYPE_CLEAN)
         if index + 1 < len(fences):
             following = fences[index + 1]
             between = text[fence.end() : following.start()]
@@ -80,7 +93,9 @@ def blocks_of(page: pathlib.Path) -> list[Block]:
                 output = following["body"]
         line = text.count("\n", 0, fence.start()) + 1
         relative = str(page.relative_to(ROOT))
-        found.append(Block(relative, line, fence["body"], 'title="mypy"' in info, output))
+        mypy, pyright = 'title="mypy"' in info, 'title="pyright"' in info
+        assert not (type_clean and (mypy or pyright)), f"{relative}:{line}: {TYPE_CLEAN} before a checked block"
+        found.append(Block(relative, line, fence["body"], mypy, output, pyright, type_clean))
     return found
 
 
@@ -395,7 +410,7 @@ def runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         if getattr(item, "module", None) is request.module and (thing := _checked(item)) is not None
     ]
     programs: dict[str, Program] = {}
-    mypy_blocks = [thing for thing in checked if isinstance(thing, Block) and thing.mypy]
+    mypy_blocks = [thing for thing in checked if isinstance(thing, Block) and (thing.mypy or thing.type_clean)]
     mypy_paths: dict[str, pathlib.Path] = {}
     if mypy_blocks:
         folder = tmp_path_factory.mktemp("mypy-blocks")
@@ -405,7 +420,7 @@ def runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         options = ["--strict", "--no-incremental", "--no-error-summary"]
         programs[MYPY] = Program([sys.executable, "-m", "mypy", *options, *map(str, mypy_paths.values())], folder)
     for thing in checked:
-        if isinstance(thing, Block) and thing.mypy:
+        if isinstance(thing, Block) and (thing.mypy or thing.pyright):
             continue
         key, name, code = (
             (thing.id, "example.py", thing.code)
@@ -487,9 +502,56 @@ def test_a_field_called_name_is_not_a_segment_name() -> None:
     assert segment_names(code) == set() and isolated(code, "P-") == code
 
 
+#: pyright's settings for the pages' blocks: strict mode, as tests/test_typing.py checks the package.
+PYRIGHT_CONFIG = {"typeCheckingMode": "strict"}
+NBSP = "\N{NO-BREAK SPACE}"  # pyright indents the lines of a message with these (its JSON report)
+
+
+@pytest.fixture(scope="session")
+def pyright_reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """pyright's report on each pyright block and each block that must type-check clean, by block
+    id, from one run over all of them (each block its own file, ``example_<n>.py``), against this
+    interpreter's environment."""
+    pyright = shutil.which("pyright", path=str(pathlib.Path(sys.executable).parent)) or shutil.which("pyright")
+    if pyright is None:
+        pytest.skip("pyright is not installed (it is in the test extra: pip install -e '.[test]')")
+    folder = tmp_path_factory.mktemp("pyright-blocks")
+    (folder / "pyrightconfig.json").write_text(json.dumps(PYRIGHT_CONFIG))
+    paths = {}
+    for index, block in enumerate(block for block in BLOCKS if block.pyright or block.type_clean):
+        paths[block.id] = folder / f"example_{index}.py"
+        paths[block.id].write_text(block.code)
+    done = subprocess.run(
+        [pyright, "--outputjson", "--pythonpath", sys.executable, *map(str, paths.values())],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        timeout=600,
+    )
+    diagnostics = json.loads(done.stdout)["generalDiagnostics"]
+    return {
+        block_id: "\n".join(
+            f"example.py:{d['range']['start']['line'] + 1}:{d['range']['start']['character'] + 1}"
+            f" - {d['severity']}: {d['message'].replace(NBSP, ' ')}" + (f" ({d['rule']})" if d.get("rule") else "")
+            for d in diagnostics
+            if pathlib.Path(d["file"]).resolve() == path.resolve()
+        )
+        for block_id, path in paths.items()
+    }
+
+
 @pytest.mark.parametrize("block", BLOCKS, ids=[block.id for block in BLOCKS])
-def test_block_runs_and_prints_what_the_page_shows(block: Block, runs: Runs) -> None:
-    printed = runs.mypy_report(block) if block.mypy else runs.programs.output(block.id)
+def test_block_runs_and_prints_what_the_page_shows(block: Block, runs: Runs, request: pytest.FixtureRequest) -> None:
+    if block.mypy:
+        printed = runs.mypy_report(block)
+    elif block.pyright:
+        printed = request.getfixturevalue("pyright_reports")[block.id]
+    else:
+        if block.type_clean:
+            assert runs.mypy_report(block) == "", f"{block.id}: the page says mypy accepts it"
+            pyright = request.getfixturevalue("pyright_reports")[block.id]
+            assert pyright == "", f"{block.id}: the page says pyright accepts it"
+        printed = runs.programs.output(block.id)
     if block.output is not None:
         assert _normalised(printed) == _normalised(block.output), f"{block.id} printed:\n{printed}"
 

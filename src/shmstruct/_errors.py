@@ -81,7 +81,7 @@ class SegmentExistsError(ShmStructError, FileExistsError):
 
 
 class SegmentNameError(ShmStructError, ValueError):
-    """A segment name given by the user is not allowed (see :data:`shmstruct.MAX_NAME_LENGTH`)."""
+    """A segment name given by the user is not allowed (see ``shmstruct.MAX_NAME_LENGTH``)."""
 
 
 class DeadHolderWarning(RuntimeWarning):

@@ -7,6 +7,8 @@ the fields are called (as ``attrs.fields`` and ``dataclasses.replace`` do for th
 
 from __future__ import annotations
 
+import stat
+
 from ._block import DEFAULT_MODE, SharedBlock
 from ._errors import short_repr
 from ._kinds import Field
@@ -118,8 +120,15 @@ def attach(schema: type[Any], name: str) -> Any:
     return attach_struct(schema, name)
 
 
+# options(), table() and log() spell DEFAULT_MODE (0o600) out, so that the API reference shows what
+# it is (it would show 0o600 as 384); tests/test_docs_pages.py checks that they agree.
 def options(
-    schema: type[Any], *, name: str | None = None, keep: bool = False, mode: int = DEFAULT_MODE, reserve: bool = True
+    schema: type[Any],
+    *,
+    name: str | None = None,
+    keep: bool = False,
+    mode: int = stat.S_IRUSR | stat.S_IWUSR,
+    reserve: bool = True,
 ) -> StructFactory:
     """A constructor of ``schema`` structs with a chosen segment name, lifetime or permissions:
     ``shmstruct.options(State, name="sim", keep=True)(steps=0)``.
@@ -143,11 +152,11 @@ def table(
     *,
     name: str | None = None,
     keep: bool = False,
-    mode: int = DEFAULT_MODE,
+    mode: int = stat.S_IRUSR | stat.S_IWUSR,
     reserve: bool = True,
 ) -> Any:
     """A shared table of ``rows`` records of ``schema``, each starting with the defaults (the
-    options are :func:`options`')."""
+    other options are those of ``shmstruct.options()``)."""
     from ._table import create_table
 
     schema_of(schema)
@@ -161,12 +170,12 @@ def log(
     ring: bool = False,
     name: str | None = None,
     keep: bool = False,
-    mode: int = DEFAULT_MODE,
+    mode: int = stat.S_IRUSR | stat.S_IWUSR,
     reserve: bool = True,
 ) -> Any:
     """An empty shared append-only log with room for ``capacity`` records of ``schema``; with
     ``ring=True`` each append past ``capacity`` overwrites the oldest row (the other options are
-    :func:`options`')."""
+    those of ``shmstruct.options()``)."""
     from ._table import create_log
 
     schema_of(schema)

@@ -40,11 +40,11 @@ class SharedLock(_native.Mutex):
     together. The thread that holds the lock may take it again (each ``acquire`` needs its
     ``release``); other threads and processes wait. A forked child holds nothing.
 
-    The lock is also a condition variable, like :class:`threading.Condition`: a holder can
+    The lock is also a condition variable, like ``threading.Condition``: a holder can
     ``wait()`` for another process to ``notify()``, without polling.
 
     If a process dies while holding the lock (or a thread exits holding it), the next process to
-    ask for it gets it at once and warns with :class:`~shmstruct.DeadHolderWarning`: the data may
+    ask for it gets it at once and warns with ``DeadHolderWarning``: the data may
     hold that process's half-finished update. A live holder is never taken over, however long it
     is paused.
     """
@@ -63,7 +63,7 @@ class SharedLock(_native.Mutex):
 
     def wait_for(self, predicate: Callable[[], T], timeout: float | None = None) -> T:
         """Wait until ``predicate()`` is true (checked first, then after every wake-up), holding
-        the lock whenever it is called; like :meth:`threading.Condition.wait_for`.
+        the lock whenever it is called; like ``threading.Condition.wait_for``.
 
         Args:
             predicate: Reads the shared state; called with the lock held.

@@ -38,8 +38,8 @@ class Mutex:
         """Whether the calling thread holds the lock."""
     def wait(self, timeout: float | None = None) -> bool:
         """Release the lock completely (however often this thread took it), sleep until another
-        process or thread calls :meth:`notify` or :meth:`notify_all`, then take it back at the
-        same depth, as :meth:`threading.Condition.wait` does.
+        process or thread calls ``notify`` or ``notify_all``, then take it back at the
+        same depth, as ``threading.Condition.wait`` does.
 
         Args:
             timeout: The most seconds to sleep (``None``: as long as it takes).
@@ -47,7 +47,7 @@ class Mutex:
         Returns:
             ``True`` when woken by a notify, ``False`` when the timeout passed. A wake-up can be
             shared (one ``notify()`` may wake more than one waiter): re-check the state, or use
-            :meth:`wait_for`.
+            ``wait_for``.
 
         Raises:
             RuntimeError: The calling thread does not hold the lock.
@@ -60,7 +60,7 @@ class Mutex:
             RuntimeError: The calling thread does not hold the lock.
         """
     def notify_all(self) -> None:
-        """Wake every waiter (see :meth:`notify`)."""
+        """Wake every waiter (see ``notify``)."""
     def _set_quiet(self, flag: bool, /) -> bool: ...
     @property
     def holder(self) -> int | None:
@@ -81,7 +81,7 @@ class Atomic(Generic[_T]):
     ``s.hits`` reads as this object, bound to the shared value. Each operation is one sequentially
     consistent atomic instruction on the shared address; none takes the block's lock. Every write
     is range-checked: one that would leave the C type's range raises
-    :class:`~shmstruct.FieldValueError` and changes nothing.
+    ``FieldValueError`` and changes nothing.
 
     For type checkers it is also a descriptor whose ``__set__`` takes an ``int``, so that
     ``s.hits = 5`` and ``State(hits=5)`` type-check (as checked atomic stores).
@@ -104,7 +104,7 @@ class Atomic(Generic[_T]):
             FieldValueError: The result would leave the field's range (nothing changes).
         """
     def sub(self, n: int, /) -> int:
-        """Subtract ``n`` and return the previous value (range-checked like :meth:`add`)."""
+        """Subtract ``n`` and return the previous value (range-checked like ``add``)."""
     def exchange(self, value: int, /) -> int:
         """Set the value and return the previous one."""
     def compare_exchange(self, expected: int, new: int, /) -> bool:
@@ -112,9 +112,9 @@ class Atomic(Generic[_T]):
     def wait(self, old: int, timeout: float | None = None) -> bool:
         """Sleep until the value differs from ``old`` (``True``) or ``timeout`` seconds pass
         (``False``); returns at once if it differs already. Without polling: every atomic write
-        of the block wakes the waiters, and :meth:`notify_all` does after other changes."""
+        of the block wakes the waiters, and ``notify_all`` does after other changes."""
     def notify_all(self) -> None:
-        """Wake every :meth:`wait` on this block's atomic fields (atomic writes do it themselves;
+        """Wake every ``wait`` on this block's atomic fields (atomic writes do it themselves;
         this is for changes made another way, such as through a numpy view)."""
     def __int__(self) -> int: ...
     def __index__(self) -> int: ...

@@ -74,7 +74,7 @@ class Table(Generic[S]):
 
     @property
     def records(self) -> Records:
-        """A zero-copy numpy structured view of the rows (``dtype == schema.dtype``)."""
+        """A zero-copy numpy structured view of the rows (``dtype == shmstruct.layout(schema).dtype``)."""
         return self._rows()
 
     def column(self, name: str) -> np.ndarray[Any, Any]:
@@ -131,7 +131,7 @@ class Table(Generic[S]):
         return self._locked_copy()
 
     def models(self) -> list[Any]:
-        """The rows as frozen pydantic models (see :func:`shmstruct.snapshot_model`), copied under the lock.
+        """The rows as frozen pydantic models (see ``shmstruct.snapshot_model``), copied under the lock.
 
         One Python object per row and field: meant for small tables, reports and JSON.
         """
@@ -198,7 +198,7 @@ class Log(Table[S]):
     ``len(log)``, ``records``, ``column()``, iteration and indexing cover the appended rows only.
     Every append notifies the log's lock, so a consumer can sleep until new rows arrive:
     ``with log.lock: log.lock.wait_for(lambda: len(log) > seen)``.
-    A full log raises :class:`~shmstruct.LogFullError`, unless it was created with ``ring=True``:
+    A full log raises ``LogFullError``, unless it was created with ``ring=True``:
     then each append past ``capacity`` overwrites the oldest row, ``records`` holds the rows in
     slot order (slot = number of earlier appends modulo ``capacity``) and ``snapshot()`` returns
     them oldest first.

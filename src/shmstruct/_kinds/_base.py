@@ -218,7 +218,7 @@ class Field(Record):
         ctype: The ctypes type stored in the block.
         c_decl: The C declaration shown in layout tables, e.g. ``int8_t`` or ``double[4][3]``.
         default: The initial value, or ``MISSING`` when the constructor must be given one (for arrays,
-            the :func:`array` spec: arrays start zero-filled; for nested fields, the :func:`nested` spec).
+            the ``array`` spec: arrays start zero-filled; for nested fields, the ``nested`` spec).
         scalar: The scalar type row (scalars, and the element type of arrays).
         shape: The array shape (``()`` for other kinds).
         max_bytes: The capacity of a text field in UTF-8 bytes.
