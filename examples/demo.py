@@ -3,7 +3,8 @@ while the parent watches them with numpy.
 
 The workers count the primes below a growing bound, one segment of a million numbers per job
 (a numpy sieve). They take jobs until a deadline rather than a fixed number of them, so the demo
-lasts about ``SECONDS`` on any machine; a faster one gets further.
+lasts about ``SECONDS`` on any machine (and works for at least ``MIN_WORK``, however long the
+workers take to start); a faster one gets further.
 
 - ``Status``: one struct; workers claim jobs with a lock-free atomic counter, report under the lock.
 - ``Job`` table: one row per segment; each worker writes the count of its segments.
@@ -32,7 +33,7 @@ from shmstruct import Atomic, Log, SharedStruct, Table, array, atomic, text
 
 WORKERS = 4
 SECONDS = 3.0  # from the start of the workers until they take no new job
-MIN_WORK = 1.0  # seconds of work at least, however long the workers take to start
+MIN_WORK = 2.0  # seconds of work at least, however long the workers take to start
 SPAN = 1_000_000  # numbers per job
 CAPACITY = 20_000  # rows of the job table: far more than any machine gets through in SECONDS
 OPS_PER_JOB = 5  # shared-state operations per job: claim, read the row, write the result, log, report

@@ -163,8 +163,13 @@ class SharedBlock:
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
         except FileExistsError:
+            attach = (
+                f"shmstruct.attach({schema.__name__}, {name!r})"
+                if kind == "struct"
+                else f"shmstruct.{kind.title()}.attach({name!r}, {schema.__name__})"
+            )
             raise SegmentExistsError(
-                f"a shared segment named {name!r} already exists: attach to it with attach({name!r}), "
+                f"a shared segment named {name!r} already exists: attach to it with {attach}, "
                 f"remove it with shmstruct.unlink({name!r}), or choose another name"
             ) from None
         created_ns = time.time_ns()

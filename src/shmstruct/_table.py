@@ -258,7 +258,8 @@ class Log(Table[S]):
             appended = self._appended.value
             if appended >= self._capacity and not self._ring:
                 raise LogFullError(
-                    f"{self._schema.__name__} log is full: it holds its capacity of {self._capacity} rows. "
+                    f"{self._schema.__name__} log is full: it holds its capacity of {self._capacity} "
+                    f"{'row' if self._capacity == 1 else 'rows'}. "
                     f"Create it with a larger capacity, or with ring=True to overwrite the oldest rows."
                 )
             slot = appended % self._capacity
