@@ -74,7 +74,6 @@ def __getattr__(name: str) -> object:
     if module is None:
         raise AttributeError(f"module 'shmstruct' has no attribute {name!r}")
     value = getattr(importlib.import_module(module, __name__), name)
-    _publish(name, value)
     globals()[name] = value
     return value
 
@@ -149,6 +148,6 @@ def _publish(name: str, value: object) -> None:
 
 
 for _name in __all__:
-    if _name in globals():  # the lazy names are published when they load (__getattr__)
+    if _name in globals():  # of the lazy names, Table and Log set their own (in _table)
         _publish(_name, globals()[_name])
 del _name
