@@ -122,7 +122,7 @@ def progress(status: Status, jobs: Table[Job], started: float) -> str:
     per_worker = " ".join(map(str, snap.per_worker.tolist()))
     return (
         f"  {snap.phase:8} {time.monotonic() - started:3.1f} s {snap.done:5,} jobs ({per_worker})"
-        f"  {int(rows['primes'][:counted].sum()):,} primes < {counted * SPAN:,}"
+        f"  {int(rows['primes'][:counted].sum()):,} primes < {counted * SPAN // 1_000_000:,} M"
     )
 
 
