@@ -17,7 +17,8 @@ from array_helpers import Particle
 from helpers import Counter, Script, segment_exists, unique_name, wait_until
 
 from shmstruct import _cpython
-from shmstruct._lifecycle import Reference, Settled, What, reconstruct, settle
+from shmstruct._inspect import Settled, settle
+from shmstruct._lifecycle import Reference, What, reconstruct
 
 # --------------------------------------------------------------------------- the tracker's protocol
 
@@ -151,7 +152,7 @@ def test_every_pickled_kind_comes_back_through_reconstruct() -> None:
         function, (reference,) = obj.__reduce__()  # type: ignore[attr-defined]
         assert function is reconstruct and isinstance(reference, Reference) and reference.what is what
         again = reconstruct(reference)  # the arrival of the reference just sent
-        assert again is obj if what is What.LOCK else type(again) is type(obj)
+        assert again is obj if what == What.LOCK else type(again) is type(obj)
     for owner in owners:
         owner.close()  # type: ignore[attr-defined]
 

@@ -44,9 +44,9 @@ from ._functions import (
     snapshot,
     snapshot_model,
     table,
+    unlink,
     update,
 )
-from ._inspect import remove as unlink
 from ._kinds import MISSING, Field
 from ._layout import Layout
 from ._lifecycle import HANDOFF_GRACE

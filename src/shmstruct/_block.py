@@ -21,7 +21,7 @@ import weakref
 
 from . import _lifecycle
 from ._errors import SegmentError, SegmentExistsError, SharedMemoryFullError
-from ._files import SHM_DIRECTORY, Identity, gone, identity_of, name_points_to, open_segment
+from ._files import SHM_DIRECTORY, Identity, gone, identity_of, name_points_to, open_segment, unlink_if
 from ._header import (
     FLAGS,
     HEADER_LOCK,
@@ -37,7 +37,6 @@ from ._header import (
     template_of,
     write_header,
 )
-from ._inspect import unlink_if
 from ._lock import SharedLock
 from ._naming import PREFIX, check_name, new_name
 from ._processes import current_pid

@@ -33,6 +33,7 @@ __all__ = [
     "name_points_to",
     "open_segment",
     "read_bytes",
+    "unlink_if",
 ]
 
 #: Where POSIX shared memory lives on Linux (``shm_open`` opens files here).
@@ -133,3 +134,14 @@ def read_bytes(fd: int, offset: int, length: int, name: str) -> bytes:
     if len(data) != length:
         raise SegmentError(f"shared segment {name!r} is truncated: it ends before byte {offset + length:,}")
     return data
+
+
+def unlink_if(name: str, identity: Identity | None) -> None:
+    """Remove segment name ``name`` if it still names the segment ``identity`` (any, if None): a
+    name that now belongs to another segment (a restarted service's) is left alone."""
+    if identity is not None and not name_points_to(name, identity):
+        return
+    try:
+        os.unlink(os.path.join(SHM_DIRECTORY, PREFIX + name))
+    except FileNotFoundError:
+        pass

@@ -8,6 +8,7 @@ the fields are called (as ``attrs.fields`` and ``dataclasses.replace`` do for th
 from __future__ import annotations
 
 import stat
+import sys
 
 from ._block import DEFAULT_MODE, SharedBlock
 from ._errors import short_repr
@@ -34,16 +35,17 @@ __all__ = [
     "snapshot",
     "snapshot_model",
     "table",
+    "unlink",
     "update",
 ]
 
 
 def _block(obj: Any) -> SharedBlock:
     """The block behind a struct proxy, a table or a log."""
-    from ._table import Table
-
-    if isinstance(obj, Table):
-        return obj._block
+    tables = sys.modules.get(f"{__package__}._table")  # not loaded: no table or log exists
+    if tables is not None and isinstance(obj, tables.Table):
+        block: SharedBlock = obj._block
+        return block
     try:
         return block_of(obj)
     except (AttributeError, RuntimeError):
@@ -191,3 +193,22 @@ def close(obj: Any) -> None:
     """Stop using a struct, table or log in this process; the last process to stop removes its
     segment (see the lifecycle in the README). Idempotent."""
     _block(obj).close()
+
+
+def unlink(name: str, force: bool = True) -> None:
+    """Remove shared segment ``name`` now (processes that have it mapped keep working). For
+    segments created with ``keep=True``, left behind, or damaged.
+
+    Args:
+        name: The segment's name.
+        force: Remove it even while live processes use it (the default); if False, such a
+            segment is refused, naming them.
+
+    Raises:
+        SharedMemoryGoneError: No such segment.
+        SegmentError: Not a regular file (a FIFO, a directory, a link: not removed), or in use
+            and ``force`` is False.
+    """
+    from ._inspect import remove  # looking at segments from outside: not every process needs it
+
+    remove(name, force)

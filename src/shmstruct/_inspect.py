@@ -8,42 +8,40 @@ removed without trusting it, and looking never counts as using.
 
 from __future__ import annotations
 
+import enum
 import fcntl
 import os
 import time
 
 from ._errors import SegmentError, SharedMemoryGoneError, ShmStructError
-from ._files import SHM_DIRECTORY, Identity, NotARegularFile, identity_of, name_points_to, open_segment
+from ._files import SHM_DIRECTORY, Identity, NotARegularFile, identity_of, open_segment, unlink_if
 from ._header import (
     FLAGS,
     IN_FLIGHT,
     KEEP,
     MAGIC,
-    PINNED_UNTIL,
     REMOVED,
     HeaderInfo,
     read_field,
     read_header,
     user_pids,
 )
+from ._lifecycle import still_wanted
 from ._naming import PREFIX
 from ._processes import current_pid, is_alive
 from ._record import Record
 
-TYPE_CHECKING = False  # typing is for type checkers only: importing it costs a spawned child ~5 ms
-if TYPE_CHECKING:
-    from typing import Any
-
 __all__ = [
     "Collected",
     "Peek",
+    "Settled",
+    "Settlement",
     "collect_garbage",
     "live_names",
     "mark_removed_and_unlink",
     "peek",
     "remove",
-    "still_wanted",
-    "unlink_if",
+    "settle",
 ]
 
 
@@ -70,26 +68,6 @@ class Collected(Record):
 
     removed: list[str]
     skipped: list[str]
-
-
-def still_wanted(mapping: Any, exclude: int = 0) -> bool:
-    """Whether another live process uses the block, or a reference to it is still on its way."""
-    others = set(user_pids(mapping))
-    others.difference_update((0, exclude))
-    if any(map(is_alive, others)):
-        return True
-    return read_field(mapping, IN_FLIGHT) > 0 and time.time_ns() < read_field(mapping, PINNED_UNTIL)
-
-
-def unlink_if(name: str, identity: Identity | None) -> None:
-    """Remove segment name ``name`` if it still names the segment ``identity`` (any, if None): a
-    name that now belongs to another segment (a restarted service's) is left alone."""
-    if identity is not None and not name_points_to(name, identity):
-        return
-    try:
-        os.unlink(os.path.join(SHM_DIRECTORY, PREFIX + name))
-    except FileNotFoundError:
-        pass
 
 
 def peek(name: str) -> Peek:
@@ -134,20 +112,38 @@ def mark_removed_and_unlink(name: str, identity: Identity | None) -> None:
     unlink_if(name, identity)
 
 
+class Settled(enum.Enum):
+    """What :func:`settle` found."""
+
+    GONE = "gone"  # removed already, replaced by another segment of that name, or kept on purpose
+    WANTED = "wanted"  # a live process uses it, or a reference to it is on its way
+    REMOVED = "removed"  # nobody wanted it: removed now
+
+
+class Settlement(Record):
+    """The result of :func:`settle`: what it found, and the references in flight it saw."""
+
+    outcome: Settled
+    in_flight: int = 0
+
+
+def settle(name: str, identity: Identity) -> Settlement:
+    """Remove block ``name`` (the segment ``identity``) if nobody wants it any more."""
+    try:
+        state = peek(name)
+    except (ShmStructError, OSError):
+        return Settlement(Settled.GONE)
+    if state.identity != identity or state.flags & (KEEP | REMOVED):
+        return Settlement(Settled.GONE)
+    if state.wanted:
+        return Settlement(Settled.WANTED, state.in_flight)
+    mark_removed_and_unlink(name, identity)
+    return Settlement(Settled.REMOVED)
+
+
 def remove(name: str, force: bool = True) -> None:
-    """Remove shared segment ``name`` now (processes that have it mapped keep working). For
-    segments created with ``keep=True``, left behind, or damaged.
-
-    Args:
-        name: The segment's name.
-        force: Remove it even while live processes use it (``shmstruct.unlink`` does); if False,
-            such a segment is refused, naming them.
-
-    Raises:
-        SharedMemoryGoneError: No such segment.
-        SegmentError: Not a regular file (a FIFO, a directory, a link: not removed), or in use
-            and ``force`` is False.
-    """
+    """Remove shared segment ``name`` now: :func:`shmstruct.unlink` (which documents it) and the
+    command line's ``remove``."""
     try:
         state = peek(name)
     except NotARegularFile:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import sys
 import time
 
-from ._lifecycle import Settled, Watched, decode_watched, settle
+from ._inspect import Settled, settle
+from ._lifecycle import Watched, decode_watched
 
 __all__ = ["main", "watch"]
 

@@ -25,7 +25,6 @@ rebuilt by one function, :func:`reconstruct`.
 
 from __future__ import annotations
 
-import enum
 import os
 import sys
 import time
@@ -33,8 +32,8 @@ from collections.abc import Callable
 from multiprocessing import util
 
 from . import _cpython
-from ._errors import SegmentError, ShmStructError
-from ._files import Identity
+from ._errors import SegmentError
+from ._files import Identity, unlink_if
 from ._header import (
     FLAGS,
     IN_FLIGHT,
@@ -47,7 +46,6 @@ from ._header import (
     user_pids,
     write_field,
 )
-from ._inspect import mark_removed_and_unlink, peek, still_wanted, unlink_if
 from ._lock import SharedLock
 from ._naming import segment_path
 from ._processes import current_pid, is_alive
@@ -55,15 +53,13 @@ from ._record import Record
 
 TYPE_CHECKING = False  # typing is for type checkers only: importing it costs a spawned child ~5 ms
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Final
 
     from ._block import SharedBlock
 
 __all__ = [
     "HANDOFF_GRACE",
     "Reference",
-    "Settled",
-    "Settlement",
     "Watched",
     "What",
     "claim_slot",
@@ -74,8 +70,8 @@ __all__ = [
     "reconstruct",
     "reference_to",
     "register_builder",
-    "settle",
     "settle_pending",
+    "still_wanted",
     "stopped_using",
     "track",
 ]
@@ -149,13 +145,15 @@ def stopped_using(block: SharedBlock) -> None:
 # --------------------------------------------------------------------------- references in flight
 
 
-class What(enum.Enum):
-    """What a pickled :class:`Reference` rebuilds."""
+class What:
+    """What a pickled :class:`Reference` rebuilds: one of these tags. (Plain strings, not an Enum:
+    making an Enum class costs every process that imports shmstruct, a spawned child too, about
+    0.1 ms, and a tag on the wire needs none of an Enum's machinery.)"""
 
-    STRUCT = "struct"  # a struct proxy: a struct, a nested struct in one, or one row of a table
-    TABLE = "table"  # a table, or a slice of rows of a table or log
-    LOG = "log"
-    LOCK = "lock"
+    STRUCT: Final = "struct"  # a struct proxy: a struct, a nested struct in one, or one row of a table
+    TABLE: Final = "table"  # a table, or a slice of rows of a table or log
+    LOG: Final = "log"
+    LOCK: Final = "lock"
 
 
 class Reference(Record):
@@ -173,23 +171,23 @@ class Reference(Record):
 
     name: str
     schema: type[Any]
-    what: What
+    what: str  # a What tag
     cls: type[Any]
     offset: int = 0
     rows: int = 0
 
 
 #: How each kind is built from its block, registered by the module that defines the kind.
-_builders: dict[What, Callable[[SharedBlock, Reference], Any]] = {}
+_builders: dict[str, Callable[[SharedBlock, Reference], Any]] = {}
 
 
-def register_builder(what: What, build: Callable[[SharedBlock, Reference], Any]) -> None:
+def register_builder(what: str, build: Callable[[SharedBlock, Reference], Any]) -> None:
     """Tell :func:`reconstruct` how to build ``what`` from an attached block."""
     _builders[what] = build
 
 
 def reference_to(
-    block: SharedBlock, what: What, cls: type[Any] | None = None, offset: int = 0, rows: int = 0
+    block: SharedBlock, what: str, cls: type[Any] | None = None, offset: int = 0, rows: int = 0
 ) -> tuple[Callable[[Reference], Any], tuple[Reference]]:
     """What ``__reduce__`` returns for ``what`` in ``block``; notes the reference leaving (the block
     then outlives this process's use until the reference arrives, or :data:`HANDOFF_GRACE` passes).
@@ -228,9 +226,9 @@ def reconstruct(reference: Reference) -> Any:
     """
     from ._block import SharedBlock  # the block module imports this one
 
-    kind = "log" if reference.what is What.LOG else None
+    kind = "log" if reference.what == What.LOG else None
     block = SharedBlock.attach(reference.name, reference.schema, kind, from_pickle=True)
-    if reference.what is What.LOCK:
+    if reference.what == What.LOCK:
         _keep_alive[reference.name] = block  # the lock alone does not hold its block: keep it (once)
         return block.lock
     if reference.what not in _builders:  # tables and logs: their module is loaded on first use
@@ -243,6 +241,15 @@ _keep_alive: dict[str, SharedBlock] = {}
 
 
 # --------------------------------------------------------------------------- stopping and removing
+
+
+def still_wanted(mapping: Any, exclude: int = 0) -> bool:
+    """Whether another live process uses the block, or a reference to it is still on its way."""
+    others = set(user_pids(mapping))
+    others.difference_update((0, exclude))
+    if any(map(is_alive, others)):
+        return True
+    return read_field(mapping, IN_FLIGHT) > 0 and time.time_ns() < read_field(mapping, PINNED_UNTIL)
 
 
 def _detach(
@@ -280,35 +287,6 @@ class _Pending(Record):
 _pending: dict[str, _Pending] = {}
 
 
-class Settled(enum.Enum):
-    """What :func:`settle` found."""
-
-    GONE = "gone"  # removed already, replaced by another segment of that name, or kept on purpose
-    WANTED = "wanted"  # a live process uses it, or a reference to it is on its way
-    REMOVED = "removed"  # nobody wanted it: removed now
-
-
-class Settlement(Record):
-    """The result of :func:`settle`: what it found, and the references in flight it saw."""
-
-    outcome: Settled
-    in_flight: int = 0
-
-
-def settle(name: str, identity: Identity) -> Settlement:
-    """Remove block ``name`` (the segment ``identity``) if nobody wants it any more."""
-    try:
-        state = peek(name)
-    except (ShmStructError, OSError):
-        return Settlement(Settled.GONE)
-    if state.identity != identity or state.flags & (KEEP | REMOVED):
-        return Settlement(Settled.GONE)
-    if state.wanted:
-        return Settlement(Settled.WANTED, state.in_flight)
-    mark_removed_and_unlink(name, identity)
-    return Settlement(Settled.REMOVED)
-
-
 def settle_pending(at_exit: bool = False) -> list[Watched]:
     """Remove pending names nobody wants any more; return those still wanted (at exit, the
     resource tracker lets go of them all: a watcher process takes over)."""
@@ -316,6 +294,8 @@ def settle_pending(at_exit: bool = False) -> list[Watched]:
     for name, pending in list(_pending.items()):
         if pending.pid != current_pid():
             continue
+        from ._inspect import Settled, settle  # looking from outside: only needed once a block is pending
+
         settlement = settle(name, pending.identity)
         wanted = settlement.outcome is Settled.WANTED
         if wanted and not at_exit:

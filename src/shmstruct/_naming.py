@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 
 from ._errors import SegmentNameError
 
@@ -39,7 +38,14 @@ ENV_PREFIX = "SHMSTRUCT_NAME_PREFIX"
 #: Longest value of ``SHMSTRUCT_NAME_PREFIX``: a generated name stays far below ``MAX_NAME_LENGTH``.
 MAX_ENV_PREFIX_LENGTH = 40
 
-_ALLOWED = re.compile(r"[A-Za-z0-9_.-]+")
+#: The characters a name may hold (a set, not a regular expression: compiling one costs every
+#: importing process, a spawned child too, more than the check ever will).
+_ALLOWED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+
+
+def _allowed(text: str) -> bool:
+    """Whether ``text`` is not empty and holds only :data:`_ALLOWED` characters."""
+    return bool(text) and _ALLOWED.issuperset(text)
 
 
 class _Generator:
@@ -70,7 +76,7 @@ def env_prefix() -> str:
         SegmentNameError: The value holds a character a name may not hold, or is too long.
     """
     value = os.environ.get(ENV_PREFIX, "")
-    if value and (len(value) > MAX_ENV_PREFIX_LENGTH or not _ALLOWED.fullmatch(value)):
+    if value and (len(value) > MAX_ENV_PREFIX_LENGTH or not _allowed(value)):
         raise SegmentNameError(
             f"{ENV_PREFIX}={value!r} is not a valid name prefix: use at most {MAX_ENV_PREFIX_LENGTH} "
             "letters, digits, '_', '.' and '-' (no '/' or spaces), or leave it unset"
@@ -99,7 +105,7 @@ def check_name(name: object) -> str:
         raise SegmentNameError(f"a segment name is a str, got {type(name).__name__} {name!r}")
     if not 1 <= len(name) <= MAX_NAME_LENGTH:
         raise SegmentNameError(f"segment name {name!r} has {len(name)} characters; use 1 to {MAX_NAME_LENGTH}")
-    if not _ALLOWED.fullmatch(name):
+    if not _allowed(name):
         raise SegmentNameError(
             f"segment name {name!r} may only hold letters, digits, '_', '.' and '-' (no '/' or spaces)"
         )

@@ -9,7 +9,6 @@ one schema and owns its checks, its storage, its attribute and its description.
 from __future__ import annotations
 
 import ctypes
-import enum
 import functools
 import math
 import operator
@@ -22,7 +21,7 @@ from .._types import TYPE_CODES, ScalarType, scalar_type_of
 TYPE_CHECKING = False  # typing is for type checkers only: importing it costs a spawned child ~5 ms
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any, ClassVar, Literal, TypeAlias
+    from typing import Any, ClassVar, Final, TypeAlias
 
     Preparer: TypeAlias = Callable[[Any], Any]
     Store: TypeAlias = Callable[[Any, Any], None]
@@ -42,15 +41,19 @@ __all__ = [
 ]
 
 
-class _Missing(enum.Enum):
-    MISSING = "MISSING"
+class _Missing:
+    """The type of :data:`MISSING`: one instance, which copies and pickles as itself. (Not an
+    Enum: making an Enum class costs every process that imports shmstruct about 0.1 ms.)"""
 
     def __repr__(self) -> str:
         return "MISSING"
 
+    def __reduce__(self) -> str:
+        return "MISSING"  # pickle (and copy) find the module's one instance by name
+
 
 #: The default of a field the constructor must be given.
-MISSING: Literal[_Missing.MISSING] = _Missing.MISSING
+MISSING: Final[_Missing] = _Missing()
 
 
 #: How JSON, which has no numbers for them, shows not-a-number and the infinities.
