@@ -11,6 +11,7 @@ __all__ = [
     "DeadHolderWarning",
     "FieldTypeError",
     "FieldValueError",
+    "LeaseExpiredError",
     "LogFullError",
     "SchemaError",
     "SchemaMismatchError",
@@ -20,6 +21,7 @@ __all__ = [
     "SharedMemoryFullError",
     "SharedMemoryGoneError",
     "ShmStructError",
+    "StoreUnavailableError",
     "short_repr",
 ]
 
@@ -91,3 +93,15 @@ class DeadHolderWarning(RuntimeWarning):
     with ``warnings.simplefilter("error", DeadHolderWarning)``: the lock is then released before
     the error propagates.
     """
+
+
+class LeaseExpiredError(ShmStructError):
+    """A remote lock's lease passed while its holder still held it (a pause, a stall, a section
+    longer than the lease), so another process may have taken the lock. The write that found it
+    out was refused by the server and changed nothing (``shmstruct.redis``)."""
+
+
+class StoreUnavailableError(ShmStructError, ConnectionError):
+    """The remote store's server cannot be reached, or stopped answering, during an operation.
+    A write that fails this way may or may not have been applied: read the value again once the
+    server is back (``shmstruct.redis``)."""

@@ -97,6 +97,9 @@ def snapshot(obj: Any) -> Any:
 
     if isinstance(obj, Table):
         return obj.snapshot()
+    remote = getattr(type(obj), "__shm_snapshot__", None)  # a proxy of a remote store (shmstruct.redis)
+    if remote is not None:
+        return remote(obj)
     return take_snapshot(obj)
 
 
@@ -108,6 +111,10 @@ def update(struct: Any, /, **values: Any) -> None:
         FieldTypeError: An unknown field, or a value of the wrong type.
         FieldValueError: A value out of range or against a constraint.
     """
+    remote = getattr(type(struct), "__shm_update__", None)
+    if remote is not None:
+        remote(struct, values)
+        return
     update_struct(struct, values)
 
 
@@ -186,12 +193,20 @@ def log(
 
 def segment_name(obj: Any) -> str:
     """The name of the shared segment holding a struct, table or log (what ``attach`` takes)."""
+    remote = getattr(type(obj), "__shm_name__", None)
+    if remote is not None:
+        name: str = remote(obj)
+        return name
     return _block(obj).name
 
 
 def close(obj: Any) -> None:
     """Stop using a struct, table or log in this process; the last process to stop removes its
     segment (see the lifecycle in the README). Idempotent."""
+    remote = getattr(type(obj), "__shm_close__", None)
+    if remote is not None:
+        remote(obj)
+        return
     _block(obj).close()
 
 

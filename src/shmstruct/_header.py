@@ -72,8 +72,10 @@ __all__ = [
     "VERSION",
     "HeaderInfo",
     "Template",
+    "description_text",
     "read_field",
     "read_header",
+    "schema_mismatch",
     "template_of",
     "write_field",
 ]
@@ -107,15 +109,20 @@ class Template(Record):
 
 def make_template(description: dict[str, Any]) -> Template:
     """The header template of a schema description (its compiled schema keeps it)."""
+    text = description_text(description)
+    packed = zlib.compress(text, 9)
+    header_size = -(-(_DESCRIPTION + len(packed)) // 64) * 64
+    return Template(description, packed, sha256(text), header_size)
+
+
+def description_text(description: dict[str, Any]) -> bytes:
+    """A schema description as its canonical JSON (sorted keys, no spaces): what the fingerprint hashes."""
     canonical = canonical_json(description)
     if canonical is None:
         import json
 
         canonical = json.dumps(description, sort_keys=True, separators=(",", ":"))
-    text = canonical.encode()
-    packed = zlib.compress(text, 9)
-    header_size = -(-(_DESCRIPTION + len(packed)) // 64) * 64
-    return Template(description, packed, sha256(text), header_size)
+    return canonical.encode()
 
 
 def canonical_json(value: Any) -> str | None:
@@ -326,18 +333,19 @@ def check_schema(info: HeaderInfo, schema: type[Any], name: str) -> None:
     Raises:
         SchemaMismatchError: Another schema, or the same name with changed fields.
     """
-    template = template_of(schema)
-    if info.fingerprint == template.fingerprint:
-        return
-    theirs, ours = info.description, template.description
+    if info.fingerprint != template_of(schema).fingerprint:
+        raise schema_mismatch(info.description, schema, f"shared segment {name!r}")
+
+
+def schema_mismatch(theirs: dict[str, Any], schema: type[Any], place: str) -> SchemaMismatchError:
+    """The error for a ``place`` (``"shared segment 'x'"``) whose schema description ``theirs``
+    is not ``schema``'s, saying what differs."""
+    ours = template_of(schema).description
     if theirs.get("schema") != ours["schema"]:
-        raise SchemaMismatchError(
-            f"shared segment {name!r} holds schema {theirs.get('schema')!r}, not {ours['schema']!r}"
-        )
+        return SchemaMismatchError(f"{place} holds schema {theirs.get('schema')!r}, not {ours['schema']!r}")
     differences = _differences(theirs, ours)
-    raise SchemaMismatchError(
-        f"shared segment {name!r} holds a different version of {ours['schema']}: "
-        f"{'; '.join(differences) or 'the layout differs'}"
+    return SchemaMismatchError(
+        f"{place} holds a different version of {ours['schema']}: {'; '.join(differences) or 'the layout differs'}"
     )
 
 

@@ -20,7 +20,7 @@ from .._types import TYPE_CODES, ScalarType, scalar_type_of
 
 TYPE_CHECKING = False  # typing is for type checkers only: importing it costs a spawned child ~5 ms
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from typing import Any, ClassVar, Final, TypeAlias
 
     Preparer: TypeAlias = Callable[[Any], Any]
@@ -281,6 +281,11 @@ class Field(Record):
         """The numpy dtype of the stored value (a sub-array dtype for arrays; imports numpy)."""
         return self.entry_dtype(self.describe())
 
+    @functools.cached_property
+    def checks(self) -> Preparer:
+        """The field's write checks (:meth:`preparer`), made once."""
+        return self.preparer()
+
     # ---------------------------------------------------------------- declaring
 
     @classmethod
@@ -363,6 +368,36 @@ class Field(Record):
     def model_value(self, decoded: Any) -> Any:
         """A decoded value as the snapshot model holds it."""
         return decoded
+
+    # ---------------------------------------------------------------- hash entries (remote stores)
+
+    def hash_keys(self, prefix: str = "") -> list[str]:
+        """The keys of the field's entries in a remote store's hash (``shmstruct.redis``)."""
+        return [prefix + self.name]
+
+    def to_hash(self, base: int, prefix: str, out: dict[str, bytes]) -> None:
+        """Put the value stored in the struct at address ``base`` into ``out`` as hash entries
+        (this default: the C bytes, as array fields store them)."""
+        out[prefix + self.name] = ctypes.string_at(base + self.offset, self.size)
+
+    def from_hash(self, entries: Mapping[str, bytes | None], prefix: str = "") -> Any:
+        """The value the hash ``entries`` hold for the field, as a snapshot holds it.
+
+        Raises:
+            ValueError: An entry is missing or is not a value of the field (the message says which).
+        """
+        raise NotImplementedError
+
+    def hash_entry(self, entries: Mapping[str, bytes | None], prefix: str) -> bytes:
+        """The field's one entry of ``entries``.
+
+        Raises:
+            ValueError: It is missing.
+        """
+        raw = entries.get(prefix + self.name)
+        if raw is None:
+            raise ValueError(f"field {prefix + self.name!r} is missing")
+        return raw
 
     # ---------------------------------------------------------------- user constraints
 

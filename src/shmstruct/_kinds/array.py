@@ -17,6 +17,7 @@ from ._base import MISSING, Declaration, Field, json_number
 
 TYPE_CHECKING = False  # typing is for type checkers only: importing it costs a spawned child ~5 ms
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
     from ._base import Preparer
@@ -144,6 +145,16 @@ class ArrayField(Field):
 
     def default_write(self) -> Any:
         return MISSING  # arrays start zero-filled
+
+    def from_hash(self, entries: Mapping[str, bytes | None], prefix: str = "") -> Any:
+        import numpy as np
+
+        raw = self.hash_entry(entries, prefix)
+        if len(raw) != self.size:
+            raise ValueError(f"field {prefix + self.name!r} holds {len(raw):,} bytes, not the array's {self.size:,}")
+        if self.row.python_type is bool and raw.strip(b"\0\1"):
+            raise ValueError(f"field {prefix + self.name!r} holds bytes other than 0 and 1 in a bool array")
+        return np.frombuffer(raw, dtype=self.row.dtype).reshape(self.shape)  # read-only: it is a copy
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "dtype": self.row.dtype_str, "shape": list(self.shape)}

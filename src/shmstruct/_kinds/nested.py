@@ -81,6 +81,19 @@ class NestedField(Field):
 
         return prepare_nested
 
+    def hash_keys(self, prefix: str = "") -> list[str]:
+        inner = f"{prefix}{self.name}."
+        return [key for f in self.compiled.fields for key in f.hash_keys(inner)]
+
+    def to_hash(self, base: int, prefix: str, out: dict[str, bytes]) -> None:
+        inner = f"{prefix}{self.name}."
+        for f in self.compiled.fields:
+            f.to_hash(base + self.offset, inner, out)
+
+    def from_hash(self, entries: Mapping[str, bytes | None], prefix: str = "") -> Any:
+        inner = f"{prefix}{self.name}."
+        return {f.name: f.from_hash(entries, inner) for f in self.compiled.fields}
+
     def default_write(self) -> Any:
         default = self.default
         return default.overrides if isinstance(default, NestedSpec) else default

@@ -19,6 +19,7 @@ from ._base import Declaration, Field, annotated_if, ctypes_rejection, is_bool, 
 
 TYPE_CHECKING = False  # typing is for type checkers only: importing it costs a spawned child ~5 ms
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
     from ._base import Preparer, Store
@@ -135,6 +136,19 @@ def scalar_preparer(qualname: str, row: ScalarType) -> Preparer:
     return prepare_char
 
 
+def _hash_text(python_type: type, value: Any) -> bytes:
+    """A scalar as a remote store's hash holds it: integers as Redis integers (so that server-side
+    increments work), floats in their shortest exact spelling, bools as 0 / 1, characters as UTF-8."""
+    if python_type is bool:
+        return b"1" if value else b"0"
+    if python_type is bytes:
+        data: bytes = value
+        return data
+    if python_type is str:
+        return str(value).encode("utf-8", "surrogatepass")
+    return repr(value).encode("ascii")  # int: decimal; float: shortest round-trip ('nan', 'inf' too)
+
+
 class _Decoded:
     """The attribute of a scalar whose type ctypes lacks: reads decode the stored bits."""
 
@@ -197,6 +211,35 @@ class ScalarField(Field):
         if self.constraints or row.encode is not None or row.python_type not in (int, float, bool):
             return None
         return (cfield, row.low, row.high, row.python_type)
+
+    def to_hash(self, base: int, prefix: str, out: dict[str, bytes]) -> None:
+        row = self.row
+        value = self.ctype.from_address(base + self.offset).value
+        if row.decode is not None:
+            value = row.decode(value)
+        out[prefix + self.name] = _hash_text(row.python_type, value)
+
+    def from_hash(self, entries: Mapping[str, bytes | None], prefix: str = "") -> Any:
+        raw = self.hash_entry(entries, prefix)
+        python_type = self.row.python_type
+        try:
+            if python_type is bool:
+                if raw not in (b"0", b"1"):
+                    raise ValueError
+                value: Any = raw == b"1"
+            elif python_type is bytes:
+                value = raw
+            elif python_type is str:
+                value = raw.decode("utf-8", "surrogatepass")
+            else:
+                value = python_type(raw.decode("ascii"))  # int("12"), float("-inf")
+            encoded = self.checks(value)  # the field's own checks: range, length, constraints
+        except (ValueError, TypeError, UnicodeDecodeError):
+            raise ValueError(
+                f"field {prefix + self.name!r} holds {short_repr(raw)}, not a value of its type {self.c_decl}"
+            ) from None
+        decode = self.row.decode
+        return value if decode is None else decode(encoded)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "dtype": self.row.dtype_str}

@@ -16,6 +16,7 @@ from ._base import Declaration, Field, annotated_if
 
 TYPE_CHECKING = False  # typing is for type checkers only: importing it costs a spawned child ~5 ms
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
     from ._base import Preparer
@@ -93,6 +94,21 @@ class TextField(Field):
 
     def attribute(self, cfield: Any) -> Any:
         return _TextAttribute(self.offset, self.size)
+
+    def to_hash(self, base: int, prefix: str, out: dict[str, bytes]) -> None:
+        out[prefix + self.name] = ctypes.string_at(base + self.offset, self.size).split(b"\0", 1)[0]
+
+    def from_hash(self, entries: Mapping[str, bytes | None], prefix: str = "") -> Any:
+        raw = self.hash_entry(entries, prefix)
+        try:
+            value = raw.decode("utf-8")
+            self.checks(value)  # length, NUL and constraints, as a write checks them
+        except (ValueError, TypeError):
+            raise ValueError(
+                f"field {prefix + self.name!r} holds {short_repr(raw)}, not UTF-8 text of at most "
+                f"{self.max_bytes} bytes"
+            ) from None
+        return value
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "max_bytes": self.max_bytes}

@@ -1,0 +1,56 @@
+"""The same schemas, stored in Redis, for processes on many hosts (``pip install 'shmstruct[redis]'``).
+
+::
+
+    store = shmstruct.redis.connect("redis://host:6379/0")
+    s = store.create(State, "jobs/state", steps=1)  # typed as State, checked as State
+    s = store.attach(State, "jobs/state")  # in another process, on any host
+    s.steps = 2
+    s.hits.add(1)  # Atomic fields: one server-side operation
+    with s.lock:  # a lease with a fencing token
+        shmstruct.update(s, steps=3, label="ok")
+    shmstruct.snapshot(s)  # one consistent read
+
+A struct is one Redis hash (the key ``shmstruct:{key}``): one entry per field (a nested struct's
+as ``outer.inner``), integers as Redis integers, floats in their shortest exact spelling, text as
+UTF-8, arrays as the bytes of their dtype, plus the schema's description and fingerprint, which
+``attach`` and every write check.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._errors import LeaseExpiredError, StoreUnavailableError
+from ._lease import RemoteLock
+from ._store import MAX_KEY_LENGTH, Store
+from ._struct import RemoteAtomic, RemoteStruct
+
+__all__ = [
+    "MAX_KEY_LENGTH",
+    "LeaseExpiredError",
+    "RemoteAtomic",
+    "RemoteLock",
+    "RemoteStruct",
+    "Store",
+    "StoreUnavailableError",
+    "connect",
+]
+
+
+def connect(url: str = "redis://localhost:6379/0", *, lease: float = 10.0, **options: Any) -> Store:
+    """Connect to a Redis server (or Valkey, or any server that speaks its protocol).
+
+    Nothing is sent until the first operation, so an unreachable server is reported then, as
+    :class:`StoreUnavailableError`.
+
+    Args:
+        url: ``redis://[user:password@]host:port/db``, ``rediss://`` for TLS, ``unix:///path``.
+        lease: Seconds a lock holder keeps the lock (see :class:`RemoteLock`).
+        **options: Passed to ``redis.Redis.from_url`` (``socket_timeout``, ``ssl_ca_certs``...).
+    """
+    import redis
+
+    if options.get("decode_responses"):
+        raise ValueError("decode_responses must stay off: the store reads bytes (array fields are raw bytes)")
+    return Store(redis.Redis.from_url(url, **options), lease=lease)

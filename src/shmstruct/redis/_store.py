@@ -1,0 +1,277 @@
+"""The connection to one Redis server, the names of a struct's keys, and the one place where the
+server's replies and failures become shmstruct's errors."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn, TypeVar, cast
+
+import redis
+import redis.exceptions
+
+from .._errors import (
+    FieldValueError,
+    LeaseExpiredError,
+    SchemaMismatchError,
+    SegmentError,
+    SegmentExistsError,
+    SharedMemoryGoneError,
+    StoreUnavailableError,
+    short_repr,
+)
+from .._header import description_text, schema_mismatch, template_of
+from .._schema import Schema, schema_of
+from . import _scripts
+
+__all__ = ["MAX_KEY_LENGTH", "Keys", "Store", "Target"]
+
+S = TypeVar("S")
+
+#: The longest key ``create`` and ``attach`` take (characters).
+MAX_KEY_LENGTH = 200
+_KIND = b"struct"
+
+
+class Keys:
+    """The Redis keys of one struct named ``key``: its hash, its lock, the lock's fencing counter
+    and wake-up list. They share one hash tag (``{key}``), so that Redis Cluster keeps them in one
+    slot and a script may use them together."""
+
+    __slots__ = ("data", "fence", "key", "lock", "wake")
+
+    def __init__(self, key: str) -> None:
+        if not isinstance(key, str):
+            raise TypeError(f"a key is a str, got {short_repr(key)}")
+        if not 0 < len(key) <= MAX_KEY_LENGTH or "{" in key or "}" in key or not key.isprintable():
+            raise ValueError(
+                f"key {short_repr(key)} is not allowed: 1 to {MAX_KEY_LENGTH} printable characters, without {{ or }}"
+            )
+        self.key = key
+        self.data = f"shmstruct:{{{key}}}"
+        self.lock = f"{self.data}:lock"
+        self.fence = f"{self.data}:fence"
+        self.wake = f"{self.data}:wake"
+
+
+class Target:
+    """What every proxy of one attached struct shares: the store, its keys, the schema and the
+    fingerprint that every write checks."""
+
+    __slots__ = ("fingerprint", "keys", "schema", "store")
+
+    def __init__(self, store: Store, keys: Keys, schema: Schema) -> None:
+        self.store = store
+        self.keys = keys
+        self.schema = schema
+        self.fingerprint: bytes = template_of(schema.cls).fingerprint.hex().encode()
+
+    def write(self, entries: dict[str, bytes]) -> None:
+        """Write hash entries, all or none; under the lock when this thread holds it (fenced)."""
+        args: list[Any] = [self.fingerprint, self.store.token_of(self.keys)]
+        for key, value in entries.items():
+            args += (key, value)
+        self.store.run(_scripts.WRITE, self.keys, (self.keys.data, self.keys.lock), args)
+
+    def read(self, fields: list[str]) -> list[bytes | None]:
+        """The values of hash ``fields``, after checking in the same round trip that the key
+        still holds this struct."""
+        with self.store.errors(self.keys):
+            found: list[bytes | None] = self.store.client.hmget(self.keys.data, ["_fingerprint", *fields])
+        if found[0] != self.fingerprint:
+            self.store.gone(self.keys)
+        return found[1:]
+
+    def read_all(self) -> dict[str, bytes]:
+        """Every hash entry, in one command (one consistent moment), after the same check."""
+        with self.store.errors(self.keys):
+            raw: dict[bytes, bytes] = self.store.client.hgetall(self.keys.data)
+        if raw.get(b"_fingerprint") != self.fingerprint:
+            self.store.gone(self.keys)
+        return {key.decode("utf-8", "surrogateescape"): value for key, value in raw.items()}
+
+
+class Store:
+    """A Redis server holding shmstruct structs by key (see :func:`shmstruct.redis.connect`).
+
+    Args:
+        client: A ``redis.Redis`` client (bytes replies: ``decode_responses`` off).
+        lease: Seconds a lock holder keeps the lock without renewing it (see ``RemoteLock``).
+    """
+
+    def __init__(self, client: redis.Redis, *, lease: float = 10.0) -> None:
+        if not (isinstance(lease, (int, float)) and 0.01 <= lease <= 86400):
+            raise ValueError(f"lease is seconds between 0.01 and 86400, got {short_repr(lease)}")
+        self.client: Any = client  # redis-py types its replies loosely; ours are bytes
+        self.lease = float(lease)
+        self._scripts: dict[str, Any] = {}
+        self._locks: dict[str, Any] = {}
+        self._locks_guard = threading.Lock()
+
+    def __repr__(self) -> str:
+        kwargs = self.client.connection_pool.connection_kwargs
+        return f"<shmstruct.redis.Store {kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}>"
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connections (proxies made from this store stop working)."""
+        self.client.close()
+
+    # ------------------------------------------------------------------ structs
+
+    def create(self, schema: type[S], key: str, /, **values: Any) -> S:
+        """Create the struct at ``key`` with the defaults updated with ``values``, and return its proxy.
+
+        Every value is checked before anything is sent.
+
+        Raises:
+            FieldTypeError: An unknown field, a missing required one, or a value of the wrong type.
+            FieldValueError: A value out of range or against a constraint.
+            SegmentExistsError: Something is already stored at ``key``.
+            StoreUnavailableError: The server cannot be reached.
+        """
+        from ._struct import image_entries, proxy_class
+
+        compiled = schema_of(schema)
+        keys = Keys(key)
+        proxy_type = proxy_class(compiled)  # refuses a schema the store cannot hold, before sending
+        entries = image_entries(compiled, compiled.image(values))
+        target = Target(self, keys, compiled)
+        args: list[Any] = [_KIND, target.fingerprint, description_text(compiled.description)]
+        for name, value in entries.items():
+            args += (name, value)
+        if not self.run(_scripts.CREATE, keys, (keys.data,), args):
+            raise SegmentExistsError(
+                f"Redis key {key!r} already holds something; use store.attach({compiled.name}, {key!r}) to use it"
+            )
+        return cast(S, proxy_type(target, ""))
+
+    def attach(self, schema: type[S], key: str) -> S:
+        """A proxy to the struct of ``schema`` at ``key``.
+
+        Raises:
+            SharedMemoryGoneError: Nothing is stored at ``key``.
+            SchemaMismatchError: ``key`` holds another schema, or another version of this one.
+            SegmentError: ``key`` holds something that is not a shmstruct struct.
+            StoreUnavailableError: The server cannot be reached.
+        """
+        from ._struct import proxy_class
+
+        compiled = schema_of(schema)
+        keys = Keys(key)
+        proxy_type = proxy_class(compiled)
+        target = Target(self, keys, compiled)
+        with self.errors(keys):
+            kind, fingerprint, description = self.client.hmget(keys.data, ["_kind", "_fingerprint", "_schema"])
+            exists = kind is not None or bool(self.client.exists(keys.data))
+        if not exists:
+            raise SharedMemoryGoneError(f"no struct is stored at Redis key {key!r} (never created, or deleted)")
+        if kind != _KIND or fingerprint is None or description is None:
+            raise SegmentError(f"Redis key {key!r} does not hold a shmstruct struct")
+        if fingerprint != target.fingerprint:
+            raise self._mismatch(keys, description, schema)
+        return cast(S, proxy_type(target, ""))
+
+    def exists(self, key: str) -> bool:
+        """Whether anything is stored at ``key``."""
+        keys = Keys(key)
+        with self.errors(keys):
+            return bool(self.client.exists(keys.data))
+
+    def delete(self, key: str) -> None:
+        """Delete the struct at ``key`` and its lock (proxies of it then raise
+        ``SharedMemoryGoneError``). Deleting a key that holds nothing does nothing."""
+        keys = Keys(key)
+        with self.errors(keys):
+            self.client.delete(keys.data, keys.lock, keys.fence, keys.wake)
+
+    def lock_of(self, keys: Keys) -> Any:
+        """The one lock object of ``keys`` in this process (every proxy of the struct shares it)."""
+        from ._lease import RemoteLock
+
+        with self._locks_guard:
+            lock = self._locks.get(keys.data)
+            if lock is None:
+                lock = self._locks[keys.data] = RemoteLock(self, keys)
+            return lock
+
+    def token_of(self, keys: Keys) -> bytes:
+        """The fencing token this thread holds on ``keys``'s lock, or ``b""``."""
+        lock = self._locks.get(keys.data)
+        return b"" if lock is None else lock.held_token()
+
+    # ------------------------------------------------------------------ the server
+
+    def run(self, source: str, keys: Keys, key_names: tuple[str, ...], args: list[Any]) -> Any:
+        """Run one of :mod:`._scripts` (cached on the server, sent once) and map its errors."""
+        script = self._scripts.get(source)
+        if script is None:
+            script = self._scripts[source] = self.client.register_script(source)
+        with self.errors(keys):
+            return script(keys=list(key_names), args=args)
+
+    @contextmanager
+    def errors(self, keys: Keys) -> Iterator[None]:
+        """Turn the client's failures into shmstruct's errors, naming ``keys``'s struct."""
+        try:
+            yield
+        except redis.exceptions.ResponseError as exc:
+            message = str(exc)
+            if message.startswith(_scripts.ERR_GONE):
+                self.gone(keys)
+            if message.startswith(_scripts.ERR_LEASE):
+                raise LeaseExpiredError(
+                    f"the lease on Redis key {keys.key!r}'s lock passed while this thread held it (lease "
+                    f"{self.lease:g} s): another process may hold the lock now, so the write was refused and "
+                    "changed nothing"
+                ) from None
+            if message.startswith(_scripts.ERR_RANGE):
+                raise FieldValueError(message) from None  # the caller words it (see _struct)
+            raise SegmentError(f"Redis refused an operation on key {keys.key!r}: {message}") from None
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise StoreUnavailableError(f"the Redis server of {self!r} cannot be reached: {exc}") from None
+
+    def gone(self, keys: Keys) -> NoReturn:
+        """Raise the error for a struct whose key was deleted, or now holds something else."""
+        with self.errors_without_gone():
+            kind, description = self.client.hmget(keys.data, ["_kind", "_schema"])
+        if kind is None:
+            raise SharedMemoryGoneError(f"the struct at Redis key {keys.key!r} was deleted")
+        raise SchemaMismatchError(
+            f"Redis key {keys.key!r} was replaced: it now holds "
+            + (_schema_name(description) if kind == _KIND else "something that is not a shmstruct struct")
+        )
+
+    @contextmanager
+    def errors_without_gone(self) -> Iterator[None]:
+        try:
+            yield
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise StoreUnavailableError(f"the Redis server of {self!r} cannot be reached: {exc}") from None
+
+    def _mismatch(self, keys: Keys, description: bytes, schema: type[Any]) -> SchemaMismatchError:
+        import json
+
+        try:
+            theirs = json.loads(description)
+        except ValueError:
+            theirs = None
+        if not isinstance(theirs, dict):
+            return SchemaMismatchError(f"Redis key {keys.key!r} holds a struct whose schema description is damaged")
+        return schema_mismatch(theirs, schema, f"Redis key {keys.key!r}")
+
+
+def _schema_name(description: bytes | None) -> str:
+    import json
+
+    try:
+        name = json.loads(description or b"").get("schema")
+    except (ValueError, AttributeError):
+        name = None
+    return f"a struct of schema {name!r}" if isinstance(name, str) else "a struct with a damaged description"

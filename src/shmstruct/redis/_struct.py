@@ -1,0 +1,321 @@
+"""The proxy of a struct stored in Redis: one class per schema, with one attribute per field that
+reads and writes the struct's hash, checked exactly as a shared-memory struct's fields are.
+
+A write is checked by the field's own checks, stored into a private struct of the schema (so the
+value is exactly what the C type holds: a float32 rounded, a float16 encoded), and sent as hash
+entries, each field's kind saying how (``Field.to_hash``); a read decodes them
+(``Field.from_hash``), refusing an entry that is not a value of its field.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from .._errors import FieldTypeError, FieldValueError, SchemaError, SegmentError, short_repr
+from .._schema import Schema, from_buffer, schema_of
+from . import _scripts
+from ._store import Target
+
+__all__ = ["RemoteAtomic", "RemoteStruct", "image_entries", "proxy_class"]
+
+_classes: dict[Schema, type[RemoteStruct]] = {}
+_classes_guard = threading.Lock()
+_scratch = threading.local()  # one private struct per schema and thread, to check writes in
+
+#: Lua's numbers are doubles: an atomic field's range is checked in the script when they hold it
+#: exactly; beyond, Redis's own 64-bit overflow check is the C range.
+_EXACT_IN_LUA = 2**53
+
+
+def image_entries(schema: Schema, image: bytes, prefix: str = "") -> dict[str, bytes]:
+    """The hash entries of every field of a struct image (``schema.image(...)``)."""
+    buffer = (ctypes.c_char * len(image)).from_buffer_copy(image)
+    entries: dict[str, bytes] = {}
+    for field in schema.fields:
+        field.to_hash(ctypes.addressof(buffer), prefix, entries)
+    return entries
+
+
+def _scratch_of(schema: Schema) -> Any:
+    structs: dict[Schema, Any] | None = getattr(_scratch, "structs", None)
+    if structs is None:
+        structs = _scratch.structs = {}
+    scratch = structs.get(schema)
+    if scratch is None:
+        scratch = structs[schema] = from_buffer(schema.cls, bytearray(max(schema.size, 1)))
+    return scratch
+
+
+def checked_entries(schema: Schema, prefix: str, values: Mapping[str, Any]) -> dict[str, bytes]:
+    """The hash entries of ``values`` after every check (nothing is sent if one fails).
+
+    Raises:
+        FieldTypeError: An unknown field, or a value of the wrong type.
+        FieldValueError: A value out of range or against a constraint.
+    """
+    writes = schema.prepare(values, partial=True)
+    scratch = _scratch_of(schema)
+    base = ctypes.addressof(scratch)
+    entries: dict[str, bytes] = {}
+    for name, (store, prepared) in zip(values, writes, strict=True):
+        store(scratch, prepared)
+        schema.ops[name].field.to_hash(base, prefix, entries)
+    return entries
+
+
+class RemoteStruct:
+    """Base class of the proxies of structs stored in Redis. A proxy of ``State`` reads and
+    writes like a ``State``: ``s.steps += 1`` (two round trips, not atomic: use an ``Atomic``
+    field or the lock), ``shmstruct.update(s, ...)``, ``shmstruct.snapshot(s)``."""
+
+    __slots__ = ("_prefix", "_target")
+    __shm_schema_of_proxy__: Schema
+    _target: Target
+    _prefix: str
+
+    def __init__(self, target: Target, prefix: str) -> None:
+        object.__setattr__(self, "_target", target)
+        object.__setattr__(self, "_prefix", prefix)
+
+    def __repr__(self) -> str:
+        where = f"Redis key {self._target.keys.key!r}" + (f", {self._prefix[:-1]}" if self._prefix else "")
+        return f"<{self.__shm_schema_of_proxy__.name} at {where}>"
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        attribute = type(self).__dict__.get(name)
+        if isinstance(attribute, _Field):
+            attribute.__set__(self, value)
+            return
+        raise FieldTypeError(
+            f"{self.__shm_schema_of_proxy__.name} has no field {name!r}; its fields are: "
+            f"{', '.join(self.__shm_schema_of_proxy__.ops) or '(none)'}"
+        )
+
+    def __reduce__(self) -> Any:
+        raise TypeError(
+            f"a Redis struct proxy is not pickled: pass the key ({self._target.keys.key!r}) and attach in the "
+            "other process with its own connection"
+        )
+
+    @property
+    def lock(self) -> Any:
+        """The struct's lock: a lease with a fencing token (see ``RemoteLock``)."""
+        return self._target.store.lock_of(self._target.keys)
+
+    # The module-level functions (shmstruct.snapshot, update, close, segment_name) call these.
+
+    def __shm_snapshot__(self) -> Any:
+        schema = self.__shm_schema_of_proxy__
+        entries = self._target.read_all()
+        return schema.model_from_values(_decoded(self._target, schema, entries, self._prefix))
+
+    def __shm_update__(self, values: Mapping[str, Any]) -> None:
+        self._target.write(checked_entries(self.__shm_schema_of_proxy__, self._prefix, values))
+
+    def __shm_close__(self) -> None:
+        """Nothing to release: the connections belong to the store."""
+
+    def __shm_name__(self) -> str:
+        return self._target.keys.key
+
+
+def _decoded(target: Target, schema: Schema, entries: Mapping[str, bytes | None], prefix: str) -> dict[str, Any]:
+    try:
+        return {f.name: f.from_hash(entries, prefix) for f in schema.fields}
+    except ValueError as exc:
+        raise SegmentError(f"Redis key {target.keys.key!r} holds a damaged struct: {exc}") from None
+
+
+class _Field:
+    """The attribute of one plain field (scalar, text, array): a read is one round trip, a write
+    is checked, then one round trip."""
+
+    __slots__ = ("field", "keys", "name", "schema")
+
+    def __init__(self, schema: Schema, name: str) -> None:
+        self.schema = schema
+        self.name = name
+        self.field = schema.ops[name].field
+        self.keys = self.field.hash_keys()
+
+    def __get__(self, obj: RemoteStruct | None, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        prefix = obj._prefix
+        keys = self.keys if not prefix else self.field.hash_keys(prefix)
+        values = obj._target.read(keys)
+        try:
+            return self.field.from_hash(dict(zip(keys, values, strict=True)), prefix)
+        except ValueError as exc:
+            raise SegmentError(f"Redis key {obj._target.keys.key!r} holds a damaged struct: {exc}") from None
+
+    def __set__(self, obj: RemoteStruct, value: Any) -> None:
+        obj._target.write(checked_entries(self.schema, obj._prefix, {self.name: value}))
+
+
+class _NestedField(_Field):
+    """The attribute of a nested struct: a proxy of the nested schema over the same hash."""
+
+    __slots__ = ("inner",)
+
+    def __init__(self, schema: Schema, name: str) -> None:
+        super().__init__(schema, name)
+        self.inner = proxy_class(schema_of(self.field.schema))
+
+    def __get__(self, obj: RemoteStruct | None, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        return self.inner(obj._target, f"{obj._prefix}{self.name}.")
+
+
+class _AtomicField(_Field):
+    """The attribute of an atomic field: a :class:`RemoteAtomic` (server-side operations)."""
+
+    __slots__ = ()
+
+    def __get__(self, obj: RemoteStruct | None, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        return RemoteAtomic(obj._target, self.schema, self.name, obj._prefix)
+
+
+class RemoteAtomic:
+    """An atomic integer field of a struct in Redis: each operation is one server-side script,
+    range-checked like the shared-memory ``Atomic``."""
+
+    __slots__ = ("_field", "_key", "_prefix", "_schema", "_target")
+
+    def __init__(self, target: Target, schema: Schema, name: str, prefix: str) -> None:
+        self._target = target
+        self._schema = schema
+        self._field = schema.ops[name].field
+        self._prefix = prefix
+        self._key = prefix + name
+
+    def __repr__(self) -> str:
+        return f"<RemoteAtomic {self._field.qualname}>"
+
+    def load(self) -> int:
+        """The current value."""
+        raw = self._target.read([self._key])[0]
+        try:
+            value: int = self._field.from_hash({self._key: raw}, self._prefix)
+        except ValueError as exc:
+            raise SegmentError(f"Redis key {self._target.keys.key!r} holds a damaged struct: {exc}") from None
+        return value
+
+    def store(self, value: int, /) -> None:
+        """Set the value (range-checked)."""
+        self._target.write(checked_entries(self._schema, self._prefix, {self._field.name: value}))
+
+    def add(self, n: int, /) -> int:
+        """Add ``n`` on the server and return the previous value, like C's ``fetch_add``.
+
+        Raises:
+            FieldValueError: The result would leave the field's range (nothing changes).
+        """
+        return self._add(n, "add", n)
+
+    def sub(self, n: int, /) -> int:
+        """Subtract ``n`` and return the previous value (range-checked like ``add``)."""
+        return self._add(-n if type(n) is int else n, "subtract", n)
+
+    def _add(self, delta: Any, verb: str, given: Any) -> int:
+        row = self._field.row
+        if type(delta) is not int:
+            raise FieldTypeError(f"{self._field.qualname}: {verb} takes an int, got {short_repr(given)}")
+        low, high = row.low, row.high
+        assert isinstance(low, int) and isinstance(high, int)
+        if not -(high - low) <= delta <= high - low or not -(2**63) <= delta < 2**63:
+            raise FieldValueError(
+                f"{self._field.qualname}: cannot {verb} {given}: the field holds {row.c_name} ({low}..{high})"
+            )
+        exact = low >= -_EXACT_IN_LUA and high <= _EXACT_IN_LUA
+        bounds = (str(low), str(high)) if exact else ("", "")
+        try:
+            old = self._op("add", str(delta), "", *bounds)
+        except FieldValueError:
+            raise FieldValueError(
+                f"{self._field.qualname}: cannot {verb} {given}: the result would leave {row.c_name}'s range "
+                f"({low}..{high}); nothing changed"
+            ) from None
+        return old
+
+    def exchange(self, value: int, /) -> int:
+        """Set the value and return the previous one."""
+        entry = self._entry(value)
+        return self._op("exchange", entry, "", "", "")
+
+    def compare_exchange(self, expected: int, new: int, /) -> bool:
+        """Set the value to ``new`` if it is ``expected``; return whether it was."""
+        entry = self._entry(new)
+        if type(expected) is not int:
+            raise FieldTypeError(f"{self._field.qualname}: expected must be an int, got {short_repr(expected)}")
+        return self._op("cas", entry, str(expected), "", "") == expected
+
+    def _entry(self, value: Any) -> str:
+        entries = checked_entries(self._schema, self._prefix, {self._field.name: value})
+        return entries[self._key].decode()
+
+    def _op(self, op: str, operand: str, expected: str, low: str, high: str) -> int:
+        target = self._target
+        args = [target.fingerprint, target.store.token_of(target.keys), self._key, op, operand, expected, low, high]
+        raw = target.store.run(_scripts.ATOMIC, target.keys, (target.keys.data, target.keys.lock), args)
+        return int(raw)
+
+    def __int__(self) -> int:
+        return self.load()
+
+    __index__ = __int__
+
+    def __eq__(self, other: object) -> bool:
+        return self.load() == other
+
+    def __ne__(self, other: object) -> bool:
+        return self.load() != other
+
+    def __lt__(self, other: int) -> bool:
+        return self.load() < other
+
+    def __le__(self, other: int) -> bool:
+        return self.load() <= other
+
+    def __gt__(self, other: int) -> bool:
+        return self.load() > other
+
+    def __ge__(self, other: int) -> bool:
+        return self.load() >= other
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def proxy_class(schema: Schema) -> type[RemoteStruct]:
+    """The proxy class of a schema (made once).
+
+    Raises:
+        SchemaError: A field Redis cannot hold as the schema declares it (an ``Atomic[uint64]``:
+            Redis integers are signed 64-bit).
+    """
+    with _classes_guard:
+        found = _classes.get(schema)
+    if found is not None:
+        return found
+    namespace: dict[str, Any] = {"__slots__": (), "__shm_schema_of_proxy__": schema, "__module__": __name__}
+    for field in schema.fields:
+        if field.atomic:
+            if field.row.high is not None and field.row.high > 2**63 - 1:
+                raise SchemaError(
+                    f"{field.qualname}: Redis integers are signed 64-bit, so an {field.c_decl} atomic field cannot "
+                    "be one; declare Atomic[int] (int64) to store it in Redis"
+                )
+            namespace[field.name] = _AtomicField(schema, field.name)
+        elif field.schema is not None:
+            namespace[field.name] = _NestedField(schema, field.name)
+        else:
+            namespace[field.name] = _Field(schema, field.name)
+    made = type(f"Remote{schema.name}", (RemoteStruct,), namespace)
+    with _classes_guard:
+        return _classes.setdefault(schema, made)
