@@ -114,3 +114,15 @@ def no_leaked_shared_memory() -> Iterator[None]:
     wait_until(lambda: not ours_in_dev_shm())
     leaked = ours_in_dev_shm()
     assert not leaked, f"shared memory left behind by the suite: {sorted(leaked)}\n{_describe(leaked)}"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a Redis server of this run (started on a free port; skips without redis-server)."""
+    from redis_helpers import RedisServer
+
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server.url
+    finally:
+        server.stop()

@@ -1,0 +1,394 @@
+"""The Redis store (``shmstruct.redis``) against a real redis-server: processes on this machine
+stand in for hosts, each with its own connection."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import threading
+from multiprocessing.context import BaseContext
+from typing import Annotated, Any
+
+import numpy as np
+import pytest
+from helpers import JOIN_TIMEOUT, unique_name, wait_until
+from numpy.typing import NDArray
+from redis_helpers import RedisServer
+
+import shmstruct
+import shmstruct.redis
+from shmstruct import Atomic, SharedStruct, array, atomic, nested, text
+
+
+class Point(SharedStruct):
+    x: float = 0.0
+    y: shmstruct.float32 = 0.0
+
+
+class Job(SharedStruct):
+    steps: int = 0
+    small: shmstruct.int8 = 0
+    big: shmstruct.uint64 = 0
+    ok: bool = False
+    half: shmstruct.float16 = 0.0
+    ratio: float = 0.5
+    code: Annotated[bytes, ctypes.c_char] = b"a"
+    label: str = text(16)
+    hits: Atomic[int] = atomic()
+    count32: Atomic[shmstruct.int32] = atomic()
+    grid: NDArray[np.float64] = array((2, 3))
+    flags: NDArray[np.bool_] = array(4)
+    where: Point = nested()
+
+
+class Pair(SharedStruct):
+    a: int = 0
+    b: int = 0
+
+
+class Counter(SharedStruct):
+    hits: Atomic[int] = atomic()
+
+
+def _changed_job() -> type[SharedStruct]:
+    class Job(SharedStruct):  # Job's name, other fields: what a changed version of a schema looks like
+        steps: int = 0
+
+    return Job
+
+
+JobV2 = _changed_job()
+
+
+def key(base: str) -> str:
+    return unique_name(base)
+
+
+@pytest.fixture
+def store(redis_url: str) -> Any:
+    with shmstruct.redis.connect(redis_url) as connected:
+        yield connected
+
+
+def command_count(store: Any) -> int:
+    """How many commands the server has run (INFO's total_commands_processed); the INFO itself is one."""
+    return int(store.client.info("stats")["total_commands_processed"])
+
+
+# --------------------------------------------------------------------------- children
+
+
+def child_attach_and_write(url: str, name: str, done: Any) -> None:
+    with shmstruct.redis.connect(url) as store:
+        job = store.attach(Job, name)
+        assert job.steps == 7 and job.label == "from parent"
+        job.steps = 8
+        shmstruct.update(job, label="from child", ratio=0.25)
+        job.where.x = 1.5
+    done.put("ok")
+
+
+def child_add(url: str, name: str, times: int, ready: Any, go: Any) -> None:
+    with shmstruct.redis.connect(url) as store:
+        counter = store.attach(Counter, name)
+        ready.wait(JOIN_TIMEOUT)
+        go.wait(JOIN_TIMEOUT)
+        for _ in range(times):
+            counter.hits.add(1)
+
+
+def child_pair_writer(url: str, name: str, rounds: int) -> None:
+    with shmstruct.redis.connect(url) as store:
+        pair = store.attach(Pair, name)
+        for i in range(1, rounds + 1):
+            shmstruct.update(pair, a=i, b=-i)
+
+
+def child_hold_then_write(url: str, name: str, holding: Any, result: Any) -> None:
+    with shmstruct.redis.connect(url, lease=0.5) as store:
+        pair = store.attach(Pair, name)
+        pair.lock.acquire()
+        holding.set()
+        os.kill(os.getpid(), signal.SIGSTOP)  # paused past the lease: the parent resumes it later
+        try:
+            pair.a = 999  # under a lock whose lease has passed
+        except shmstruct.redis.LeaseExpiredError as exc:
+            result.put(("refused", str(exc)))
+        else:
+            result.put(("written", ""))
+        try:
+            pair.lock.release()
+        except shmstruct.redis.LeaseExpiredError:
+            result.put("release refused")
+        else:
+            result.put("release accepted")
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_create_then_attach_from_another_process(ctx: BaseContext, store: Any, redis_url: str) -> None:
+    name = key("r-attach")
+    job = store.create(Job, name, steps=7, label="from parent")
+    done = ctx.Queue()
+    child = ctx.Process(target=child_attach_and_write, args=(redis_url, name, done))
+    child.start()
+    assert done.get(timeout=JOIN_TIMEOUT) == "ok"
+    child.join(JOIN_TIMEOUT)
+    assert child.exitcode == 0
+    assert (job.steps, job.label, job.ratio, job.where.x) == (8, "from child", 0.25, 1.5)
+    store.delete(name)
+
+
+def test_every_field_kind_round_trips(store: Any) -> None:
+    name = key("r-kinds")
+    job = store.create(Job, name)
+    job.steps = -(2**63)
+    job.small = -128
+    job.big = 2**64 - 1
+    job.ok = True
+    job.half = 1.1  # stored as float16: 1.099609375
+    job.ratio = float("inf")
+    job.code = b"z"
+    job.label = "héllo wörld"
+    job.hits.store(2**63 - 1)
+    job.count32.store(-(2**31))
+    job.grid = np.arange(6.0).reshape(2, 3)
+    job.flags = np.array([True, False, True, True])
+    job.where.y = 0.1  # stored as float32
+    assert job.steps == -(2**63) and job.small == -128 and job.big == 2**64 - 1 and job.ok is True
+    assert job.half == 1.099609375 and job.ratio == float("inf") and job.code == b"z"
+    assert job.label == "héllo wörld"
+    assert job.hits.load() == 2**63 - 1 and job.count32.load() == -(2**31)
+    assert np.array_equal(job.grid, np.arange(6.0).reshape(2, 3)) and job.grid.dtype == np.float64
+    assert job.flags.tolist() == [True, False, True, True]
+    assert job.where.y == float(np.float32(0.1))
+    snap = shmstruct.snapshot(job)
+    assert type(snap) is shmstruct.snapshot_model(Job)
+    assert (snap.steps, snap.big, snap.label, snap.where.y, snap.hits) == (
+        -(2**63),
+        2**64 - 1,
+        "héllo wörld",
+        float(np.float32(0.1)),
+        2**63 - 1,
+    )
+    assert np.array_equal(snap.grid, job.grid)
+    # Integers are Redis integers: a plain HINCRBY works on them.
+    assert store.client.hincrby(f"shmstruct:{{{name}}}", "small", 1) == -127
+    assert job.small == -127
+    store.delete(name)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("small", 300, shmstruct.FieldValueError),
+        ("steps", "7", shmstruct.FieldTypeError),
+        ("label", "x" * 17, shmstruct.FieldValueError),
+        ("grid", np.ones(5), shmstruct.FieldValueError),
+        ("ok", 1, shmstruct.FieldTypeError),
+        ("nope", 1, shmstruct.FieldTypeError),
+    ],
+)
+def test_bad_values_are_refused_before_anything_is_sent(store: Any, field: str, value: Any, error: type) -> None:
+    name = key(f"r-bad-{field}")
+    job = store.create(Job, name, steps=3)
+    before = command_count(store)
+    with pytest.raises(error, match=field if field != "nope" else "has no field 'nope'"):
+        setattr(job, field, value)
+    with pytest.raises(error):
+        shmstruct.update(job, **{"ratio": 0.75, field: value})
+    with pytest.raises(shmstruct.FieldValueError):
+        job.count32.add(2**40)
+    assert command_count(store) == before + 1  # only the INFO that counted
+    assert (job.steps, job.ratio) == (3, 0.5)
+    with pytest.raises(error):
+        store.create(Job, key(f"r-bad-new-{field}"), **{field: value})
+    assert not store.exists(key(f"r-bad-new-{field}"))
+    store.delete(name)
+
+
+def test_atomic_adds_from_four_processes_are_exact(ctx: BaseContext, store: Any, redis_url: str) -> None:
+    name = key("r-adds")
+    counter = store.create(Counter, name)
+    times, workers = 10_000, 4
+    ready = ctx.Barrier(workers + 1)
+    go = ctx.Event()
+    children = [ctx.Process(target=child_add, args=(redis_url, name, times, ready, go)) for _ in range(workers)]
+    for child in children:
+        child.start()
+    ready.wait(JOIN_TIMEOUT)
+    go.set()
+    for child in children:
+        child.join(JOIN_TIMEOUT * 4)
+        assert child.exitcode == 0
+    assert counter.hits.load() == times * workers
+    store.delete(name)
+
+
+def test_an_atomic_add_past_the_range_changes_nothing(store: Any) -> None:
+    name = key("r-range")
+    job = store.create(Job, name)
+    job.count32.store(2**31 - 2)
+    with pytest.raises(shmstruct.FieldValueError, match=r"Job.count32: cannot add 5.*int32_t.*nothing changed"):
+        job.count32.add(5)
+    assert job.count32.load() == 2**31 - 2
+    job.hits.store(2**63 - 2)
+    with pytest.raises(shmstruct.FieldValueError, match="Job.hits"):
+        job.hits.add(5)  # past int64: Redis's own overflow check
+    assert job.hits.load() == 2**63 - 2
+    assert job.count32.add(1) == 2**31 - 2
+    assert job.count32.compare_exchange(2**31 - 1, 5) and not job.count32.compare_exchange(4, 6)
+    assert job.count32.exchange(9) == 5 and job.count32.load() == 9
+    store.delete(name)
+
+
+def test_update_and_snapshot_are_atomic_under_a_concurrent_writer(ctx: BaseContext, store: Any, redis_url: str) -> None:
+    name = key("r-pair")
+    pair = store.create(Pair, name)
+    rounds = 3_000
+    writer = ctx.Process(target=child_pair_writer, args=(redis_url, name, rounds))
+    writer.start()
+    seen = 0
+    while writer.is_alive() or seen == 0:
+        snap = shmstruct.snapshot(pair)
+        assert snap.a == -snap.b, f"a torn snapshot: {snap}"
+        seen += 1
+    writer.join(JOIN_TIMEOUT)
+    assert writer.exitcode == 0
+    assert (pair.a, pair.b) == (rounds, -rounds)
+    with pytest.raises(shmstruct.FieldTypeError):
+        shmstruct.update(pair, a=1, b="two")  # all or nothing
+    assert (pair.a, pair.b) == (rounds, -rounds)
+    store.delete(name)
+
+
+def test_a_holder_paused_past_its_lease_cannot_write(ctx: BaseContext, store: Any, redis_url: str) -> None:
+    name = key("r-lease")
+    pair = store.create(Pair, name)
+    holding, result = ctx.Event(), ctx.Queue()
+    child = ctx.Process(target=child_hold_then_write, args=(redis_url, name, holding, result))
+    child.start()
+    try:
+        assert holding.wait(JOIN_TIMEOUT)
+        # The lease ends on the server; waiting for that is waiting for a fact, not for a time.
+        assert wait_until(lambda: not store.client.exists(f"shmstruct:{{{name}}}:lock"))
+        with pair.lock:
+            pair.a = 1
+            assert pair.lock.token is not None and pair.lock.token >= 2
+    finally:
+        os.kill(child.pid, signal.SIGCONT)
+    outcome, message = result.get(timeout=JOIN_TIMEOUT)
+    assert outcome == "refused" and name in message and "changed nothing" in message
+    assert result.get(timeout=JOIN_TIMEOUT) == "release refused"
+    child.join(JOIN_TIMEOUT)
+    assert child.exitcode == 0
+    assert pair.a == 1
+    store.delete(name)
+
+
+def test_a_waiter_takes_the_lock_when_it_is_released(store: Any, redis_url: str) -> None:
+    name = key("r-wait")
+    pair = store.create(Pair, name)
+    with shmstruct.redis.connect(redis_url) as other:  # another client, as another host would be
+        theirs = other.attach(Pair, name)
+        taken = threading.Event()
+
+        def waiter() -> None:
+            with theirs.lock:
+                theirs.b = theirs.a + 1
+                taken.set()
+
+        with pair.lock:
+            thread = threading.Thread(target=waiter)
+            thread.start()
+            assert not theirs.lock.acquire(blocking=False)
+            pair.a = 41
+        assert taken.wait(JOIN_TIMEOUT)
+        thread.join(JOIN_TIMEOUT)
+    assert pair.b == 42
+    store.delete(name)
+
+
+def test_attach_refuses_another_schema_and_names_the_difference(store: Any) -> None:
+    name = key("r-mismatch")
+    store.create(Job, name)
+    with pytest.raises(shmstruct.SchemaMismatchError, match=r"holds schema 'Job', not 'Pair'"):
+        store.attach(Pair, name)
+    with pytest.raises(shmstruct.SchemaMismatchError, match=r"different version of Job: .*field 'small'"):
+        store.attach(JobV2, name)
+    with pytest.raises(shmstruct.SharedMemoryGoneError, match="no struct is stored"):
+        store.attach(Job, key("r-never"))
+    store.client.set(f"shmstruct:{{{key('r-string')}}}", "hello")
+    with pytest.raises(shmstruct.SegmentError):
+        store.attach(Job, key("r-string"))
+    with pytest.raises(shmstruct.SegmentExistsError, match="already holds"):
+        store.create(Job, name)
+    store.delete(name)
+    store.client.delete(f"shmstruct:{{{key('r-string')}}}")
+
+
+def test_a_deleted_or_replaced_struct_is_never_written(store: Any) -> None:
+    name = key("r-gone")
+    job = store.create(Job, name, steps=1)
+    store.delete(name)
+    with pytest.raises(shmstruct.SharedMemoryGoneError):
+        job.steps = 2
+    assert not store.exists(name)  # the write did not recreate a partial hash
+    store.create(Pair, name)
+    with pytest.raises(shmstruct.SchemaMismatchError, match="replaced"):
+        job.steps = 2
+    with pytest.raises(shmstruct.SchemaMismatchError, match="replaced"):
+        job.hits.add(1)
+    store.delete(name)
+
+
+def test_a_damaged_entry_is_a_clear_error(store: Any) -> None:
+    name = key("r-damaged")
+    job = store.create(Job, name)
+    store.client.hset(f"shmstruct:{{{name}}}", "small", "300")
+    with pytest.raises(shmstruct.SegmentError, match=r"damaged.*'small' holds b'300'"):
+        job.small
+    with pytest.raises(shmstruct.SegmentError, match="damaged"):
+        shmstruct.snapshot(job)
+    store.delete(name)
+
+
+def test_keys_are_checked(store: Any) -> None:
+    for bad in ("", "a{b}", "x" * 201, "tab\there"):
+        with pytest.raises(ValueError, match="not allowed"):
+            store.create(Pair, bad)
+    with pytest.raises(TypeError):
+        store.create(Pair, 5)
+
+
+def test_a_server_restart_gives_clear_errors_then_recovers(tmp_path: Any) -> None:
+    server = RedisServer(tmp_path, durable=True)
+    try:
+        with shmstruct.redis.connect(server.url, socket_timeout=JOIN_TIMEOUT) as store:
+            name = key("r-restart")
+            job = store.create(Job, name, steps=5)
+            server.stop()
+            with pytest.raises(shmstruct.redis.StoreUnavailableError, match="cannot be reached"):
+                job.steps = 6
+            with pytest.raises(shmstruct.redis.StoreUnavailableError):
+                shmstruct.snapshot(job)
+            server.restart()
+            assert job.steps == 5  # durable: the struct outlived the restart
+            job.steps = 7
+            assert store.attach(Job, name).steps == 7
+    finally:
+        server.stop()
+
+
+def test_a_proxy_is_not_pickled(store: Any) -> None:
+    import pickle
+
+    name = key("r-pickle")
+    job = store.create(Pair, name)
+    with pytest.raises(TypeError, match="attach in the other process"):
+        pickle.dumps(job)
+    assert shmstruct.segment_name(job) == name
+    shmstruct.close(job)  # nothing to release: idempotent
+    store.delete(name)
