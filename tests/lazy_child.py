@@ -10,7 +10,7 @@ import shmstruct
 from shmstruct import Atomic, SharedStruct, atomic, text
 
 #: Modules no process should import only because it uses a struct without array fields.
-HEAVY = ("numpy", "pydantic", "typing", "typing_extensions", "dataclasses", "inspect", "json", "hashlib")
+HEAVY = ("numpy", "pydantic", "typing", "typing_extensions", "dataclasses", "inspect", "json", "hashlib", "redis")
 
 
 class Counter(SharedStruct):
