@@ -392,3 +392,17 @@ def test_a_proxy_is_not_pickled(store: Any) -> None:
     assert shmstruct.segment_name(job) == name
     shmstruct.close(job)  # nothing to release: idempotent
     store.delete(name)
+
+
+def test_lock_acquire_options(store: Any) -> None:
+    name = key("r-lock-options")
+    pair = store.create(Pair, name)
+    assert pair.lock.acquire(blocking=False)
+    assert pair.lock.acquire(timeout=5)  # re-entrant for its thread
+    pair.lock.release()
+    assert pair.lock.token is not None
+    pair.lock.release()
+    assert pair.lock.token is None
+    with pytest.raises(RuntimeError, match="does not hold it"):
+        pair.lock.release()
+    store.delete(name)

@@ -65,7 +65,11 @@ class RemoteLock:
             self._depth += 1
             return True
         deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
-        if not self._local.acquire(blocking, -1 if deadline is None else max(0.0, deadline - time.monotonic())):
+        if not blocking:
+            local_taken = self._local.acquire(False)
+        else:
+            local_taken = self._local.acquire(True, -1 if deadline is None else max(0.0, deadline - time.monotonic()))
+        if not local_taken:
             return False
         try:
             token = self._take(blocking, deadline)

@@ -26,28 +26,28 @@ if ARGV[2] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[2] then
 end
 """
 
+
+def _set_pairs(first: int) -> str:
+    """Lua: set the field / value pairs of ARGV from ``first`` on in the hash KEYS[1]; return 1.
+    (One HSET per pair: unpacking thousands of arguments at once would overflow Lua's C stack.)"""
+    return f"""
+for i = {first}, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+return 1
+"""
+
+
 #: KEYS[1] the hash; ARGV: kind, fingerprint, description, then field / value pairs. 0 if the key exists.
 CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
 end
 redis.call('HSET', KEYS[1], '_kind', ARGV[1], '_fingerprint', ARGV[2], '_schema', ARGV[3])
-for i = 4, #ARGV, 2 do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-end
-return 1
-"""
+""" + _set_pairs(4)
 
 #: The guard, then field / value pairs from ARGV[3]: all written, or (an error) none.
-WRITE = (
-    _GUARD
-    + """
-for i = 3, #ARGV, 2 do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-end
-return 1
-"""
-)
+WRITE = _GUARD + _set_pairs(3)
 
 #: The guard, then one operation on an integer field. ARGV[3] the field, ARGV[4] the operation,
 #: ARGV[5] its operand, ARGV[6] the expected value (compare-exchange), ARGV[7] / ARGV[8] the
