@@ -406,3 +406,108 @@ def test_lock_acquire_options(store: Any) -> None:
     with pytest.raises(RuntimeError, match="does not hold it"):
         pair.lock.release()
     store.delete(name)
+
+
+# --------------------------------------------------------------------------- logs
+
+
+class Event(SharedStruct):
+    worker: int = 0
+    seq: int = 0
+    note: str = text(8)
+
+
+def child_append(url: str, name: str, worker: int, times: int, go: Any) -> None:
+    with shmstruct.redis.connect(url) as store:
+        log = store.attach_log(Event, name)
+        go.wait(JOIN_TIMEOUT)
+        for seq in range(times):
+            log.append(worker=worker, seq=seq)
+
+
+def test_appends_from_four_writers_with_a_concurrent_reader(ctx: BaseContext, store: Any, redis_url: str) -> None:
+    name = key("r-log")
+    workers, times = 4, 5_000
+    log = store.create_log(Event, name, capacity=workers * times)
+    go = ctx.Event()
+    writers = [ctx.Process(target=child_append, args=(redis_url, name, w, times, go)) for w in range(workers)]
+    for writer in writers:
+        writer.start()
+    go.set()
+    seen = 0
+    while seen < workers * times:
+        assert log.wait(seen, timeout=JOIN_TIMEOUT)  # sleeps on the server until rows arrive
+        rows = log.snapshot()
+        assert len(rows) >= seen
+        for w in range(workers):  # each writer's rows arrive in its order, without gaps
+            seqs = rows["seq"][rows["worker"] == w]
+            assert np.array_equal(seqs, np.arange(len(seqs)))
+        seen = len(rows)
+    for writer in writers:
+        writer.join(JOIN_TIMEOUT)
+        assert writer.exitcode == 0
+    assert log.appended == len(log) == workers * times
+    with pytest.raises(shmstruct.LogFullError, match="full: it holds its capacity of 20,000 rows"):
+        log.append(worker=9)
+    assert log.appended == workers * times
+    store.delete(name)
+
+
+def test_a_ring_log_keeps_the_newest_rows(store: Any) -> None:
+    name = key("r-ring")
+    log = store.create_log(Event, name, capacity=5, ring=True)
+    for seq in range(12):
+        assert log.append(seq=seq, note=f"n{seq}") == seq
+    rows = log.snapshot()
+    assert rows["seq"].tolist() == [7, 8, 9, 10, 11] and rows["note"].tolist() == [b"n7", b"n8", b"n9", b"n10", b"n11"]
+    assert (log.appended, len(log), log.capacity, log.ring) == (12, 5, 5, True)
+    assert [m.seq for m in log.models()] == [7, 8, 9, 10, 11]
+    assert store.attach_log(Event, name).snapshot()["seq"].tolist() == [7, 8, 9, 10, 11]
+    store.delete(name)
+
+
+def test_a_log_refuses_bad_rows_and_wrong_keys(store: Any) -> None:
+    name = key("r-log-bad")
+    log = store.create_log(Event, name, capacity=3)
+    before = command_count(store)
+    with pytest.raises(shmstruct.FieldValueError, match="Event.note"):
+        log.append(note="far too long")
+    with pytest.raises(shmstruct.FieldTypeError, match="has no field 'nope'"):
+        log.append(nope=1)
+    assert command_count(store) == before + 1
+    assert log.appended == 0 and not log.wait(0, timeout=0.01)
+    with pytest.raises(shmstruct.SegmentError, match="holds a shmstruct log, not a struct"):
+        store.attach(Event, name)
+    with pytest.raises(shmstruct.SchemaMismatchError, match="holds schema 'Event', not 'Pair'"):
+        store.attach_log(Pair, name)
+    with pytest.raises(shmstruct.SegmentExistsError):
+        store.create_log(Event, name, capacity=3)
+    struct_name = key("r-log-struct")
+    store.create(Pair, struct_name)
+    with pytest.raises(shmstruct.SegmentError, match="holds a shmstruct struct, not a log"):
+        store.attach_log(Pair, struct_name)
+    with pytest.raises(ValueError, match="capacity"):
+        store.create_log(Event, key("r-log-zero"), capacity=0)
+    store.delete(name)
+    with pytest.raises(shmstruct.SharedMemoryGoneError):
+        log.append(seq=1)
+    with pytest.raises(shmstruct.SharedMemoryGoneError):
+        store.attach_log(Event, name)
+    store.delete(struct_name)
+
+
+def child_append_one(url: str, name: str) -> None:
+    with shmstruct.redis.connect(url) as store:
+        store.attach_log(Event, name).append(seq=42)
+
+
+def test_wait_wakes_when_another_process_appends(ctx: BaseContext, store: Any, redis_url: str) -> None:
+    name = key("r-log-wait")
+    log = store.create_log(Event, name, capacity=10)
+    child = ctx.Process(target=child_append_one, args=(redis_url, name))
+    child.start()
+    assert log.wait(0)  # no timeout: returns only because the append happened
+    child.join(JOIN_TIMEOUT)
+    assert child.exitcode == 0
+    assert log.snapshot()["seq"].tolist() == [42]
+    store.delete(name)

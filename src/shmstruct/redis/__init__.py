@@ -23,6 +23,7 @@ from typing import Any
 
 from .._errors import LeaseExpiredError, StoreUnavailableError
 from ._lease import RemoteLock
+from ._log import RemoteLog
 from ._store import MAX_KEY_LENGTH, Store
 from ._struct import RemoteAtomic, RemoteStruct
 
@@ -31,6 +32,7 @@ __all__ = [
     "LeaseExpiredError",
     "RemoteAtomic",
     "RemoteLock",
+    "RemoteLog",
     "RemoteStruct",
     "Store",
     "StoreUnavailableError",

@@ -9,22 +9,42 @@ fencing token). Errors come back as replies starting with one of the ``ERR_*`` w
 
 from __future__ import annotations
 
-__all__ = ["ACQUIRE", "ATOMIC", "CREATE", "ERR_GONE", "ERR_LEASE", "ERR_RANGE", "RELEASE", "RENEW", "WRITE"]
+__all__ = [
+    "ACQUIRE",
+    "APPEND",
+    "ATOMIC",
+    "CREATE",
+    "CREATE_LOG",
+    "ERR_GONE",
+    "ERR_LEASE",
+    "ERR_RANGE",
+    "LOG_STATE",
+    "RELEASE",
+    "RENEW",
+    "WRITE",
+]
 
 ERR_GONE = "SHMSTRUCT_GONE"  # the key was removed, or now holds something else
 ERR_LEASE = "SHMSTRUCT_LEASE"  # the writer's lease has passed: another holder may have the lock
 ERR_RANGE = "SHMSTRUCT_RANGE"  # an atomic operation would leave the field's range
 
-# Shared prologue: KEYS[1] the struct's hash, KEYS[2] its lock; ARGV[1] the fingerprint, ARGV[2]
-# the writer's fencing token ('' when it does not hold the lock).
-_GUARD = f"""
-if redis.call('HGET', KEYS[1], '_fingerprint') ~= ARGV[1] then
+
+def _guard(metadata: str, lock: str) -> str:
+    """Lua: refuse unless the hash ``metadata`` holds the fingerprint ARGV[1] and, when ARGV[2]
+    (the writer's fencing token, '' when it does not hold the lock) is given, the lock ``lock``
+    holds that token."""
+    return f"""
+if redis.call('HGET', {metadata}, '_fingerprint') ~= ARGV[1] then
   return redis.error_reply('{ERR_GONE}')
 end
-if ARGV[2] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[2] then
+if ARGV[2] ~= '' and redis.call('GET', {lock}) ~= ARGV[2] then
   return redis.error_reply('{ERR_LEASE}')
 end
 """
+
+
+# A struct: KEYS[1] its hash (which holds its fingerprint), KEYS[2] its lock.
+_GUARD = _guard("KEYS[1]", "KEYS[2]")
 
 
 def _set_pairs(first: int) -> str:
@@ -112,3 +132,52 @@ end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 """
+
+#: KEYS[1] the stream, KEYS[2] the log's metadata hash; ARGV: fingerprint, description, capacity,
+#: ring ('1' / '0'). 0 if either key exists.
+CREATE_LOG = """
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then
+  return 0
+end
+redis.call('HSET', KEYS[2], '_kind', 'log', '_fingerprint', ARGV[1], '_schema', ARGV[2],
+           'capacity', ARGV[3], 'ring', ARGV[4], 'appended', 0)
+return 1
+"""
+
+#: KEYS[1] the stream, KEYS[2] the metadata, KEYS[3] the lock; ARGV[1] the fingerprint, ARGV[2]
+#: the token, ARGV[3] the row. The number of earlier appends, or -1: full (nothing added).
+APPEND = (
+    _guard("KEYS[2]", "KEYS[3]")
+    + """
+local appended = tonumber(redis.call('HGET', KEYS[2], 'appended'))
+local capacity = redis.call('HGET', KEYS[2], 'capacity')
+if redis.call('HGET', KEYS[2], 'ring') == '1' then
+  redis.call('XADD', KEYS[1], 'MAXLEN', capacity, '*', 'row', ARGV[3])
+elseif appended >= tonumber(capacity) then
+  return -1
+else
+  redis.call('XADD', KEYS[1], '*', 'row', ARGV[3])
+end
+redis.call('HINCRBY', KEYS[2], 'appended', 1)
+return appended
+"""
+)
+
+#: KEYS[1] the stream, KEYS[2] the metadata; ARGV[1] the fingerprint. {appends made, the id of
+#: the stream's last entry ('0-0' when empty)}, read together, so that a reader that then blocks
+#: for entries after that id cannot miss an append made in between.
+LOG_STATE = (
+    f"""
+if redis.call('HGET', KEYS[2], '_fingerprint') ~= ARGV[1] then
+  return redis.error_reply('{ERR_GONE}')
+end
+"""
+    + """
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local id = '0-0'
+if #last > 0 then
+  id = last[1][1]
+end
+return {tonumber(redis.call('HGET', KEYS[2], 'appended')), id}
+"""
+)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import redis
 import redis.exceptions
@@ -25,21 +25,26 @@ from .._header import description_text, schema_mismatch, template_of
 from .._schema import Schema, schema_of
 from . import _scripts
 
+if TYPE_CHECKING:
+    from ._log import RemoteLog
+
 __all__ = ["MAX_KEY_LENGTH", "Keys", "Store", "Target"]
 
 S = TypeVar("S")
 
 #: The longest key ``create`` and ``attach`` take (characters).
 MAX_KEY_LENGTH = 200
+#: The largest capacity of a log.
+MAX_CAPACITY = 2**40
 _KIND = b"struct"
 
 
 class Keys:
-    """The Redis keys of one struct named ``key``: its hash, its lock, the lock's fencing counter
-    and wake-up list. They share one hash tag (``{key}``), so that Redis Cluster keeps them in one
-    slot and a script may use them together."""
+    """The Redis keys of the struct or log named ``key``: its hash (a log's stream), its lock, the
+    lock's fencing counter and wake-up list, and a log's metadata. They share one hash tag
+    (``{key}``), so that Redis Cluster keeps them in one slot and a script may use them together."""
 
-    __slots__ = ("data", "fence", "key", "lock", "wake")
+    __slots__ = ("data", "fence", "key", "lock", "meta", "wake")
 
     def __init__(self, key: str) -> None:
         if not isinstance(key, str):
@@ -53,6 +58,7 @@ class Keys:
         self.lock = f"{self.data}:lock"
         self.fence = f"{self.data}:fence"
         self.wake = f"{self.data}:wake"
+        self.meta = f"{self.data}:meta"  # a log's metadata (a struct keeps its own in its hash)
 
 
 class Target:
@@ -167,16 +173,79 @@ class Store:
         keys = Keys(key)
         proxy_type = proxy_class(compiled)
         target = Target(self, keys, compiled)
-        with self.errors(keys):
-            kind, fingerprint, description = self.client.hmget(keys.data, ["_kind", "_fingerprint", "_schema"])
-            exists = kind is not None or bool(self.client.exists(keys.data))
-        if not exists:
-            raise SharedMemoryGoneError(f"no struct is stored at Redis key {key!r} (never created, or deleted)")
+        kind, fingerprint, description, _, _ = self._metadata(keys, "struct")
         if kind != _KIND or fingerprint is None or description is None:
             raise SegmentError(f"Redis key {key!r} does not hold a shmstruct struct")
         if fingerprint != target.fingerprint:
             raise self._mismatch(keys, description, schema)
         return cast(S, proxy_type(target, ""))
+
+    def create_log(self, schema: type[S], key: str, /, capacity: int, *, ring: bool = False) -> RemoteLog[S]:
+        """Create an empty log of ``schema`` records at ``key`` with room for ``capacity`` rows;
+        with ``ring=True`` each append past ``capacity`` drops the oldest row.
+
+        Raises:
+            SegmentExistsError: Something is already stored at ``key``.
+            StoreUnavailableError: The server cannot be reached.
+        """
+        from ._log import make_log
+
+        compiled = schema_of(schema)
+        keys = Keys(key)
+        if type(capacity) is not int or not 1 <= capacity <= MAX_CAPACITY:
+            raise ValueError(f"capacity is a number of rows from 1 to {MAX_CAPACITY:,}, got {short_repr(capacity)}")
+        fingerprint = Target(self, keys, compiled).fingerprint
+        args = [fingerprint, description_text(compiled.description), str(capacity), "1" if ring else "0"]
+        if not self.run(_scripts.CREATE_LOG, keys, (keys.data, keys.meta), args):
+            raise SegmentExistsError(
+                f"Redis key {key!r} already holds something; use store.attach_log({compiled.name}, {key!r}) to use it"
+            )
+        log: RemoteLog[S] = make_log(self, keys, schema, capacity, ring)
+        return log
+
+    def attach_log(self, schema: type[S], key: str) -> RemoteLog[S]:
+        """The log of ``schema`` records at ``key``.
+
+        Raises:
+            SharedMemoryGoneError: Nothing is stored at ``key``.
+            SchemaMismatchError: The log holds another schema, or another version of this one.
+            SegmentError: ``key`` holds something that is not a shmstruct log.
+            StoreUnavailableError: The server cannot be reached.
+        """
+        from ._log import make_log
+
+        compiled = schema_of(schema)
+        keys = Keys(key)
+        kind, fingerprint, description, capacity, ring = self._metadata(keys, "log")
+        if kind != b"log" or fingerprint is None or description is None or capacity is None:
+            raise SegmentError(f"Redis key {key!r} does not hold a shmstruct log")
+        if fingerprint != Target(self, keys, compiled).fingerprint:
+            raise self._mismatch(keys, description, schema)
+        log: RemoteLog[S] = make_log(self, keys, schema, int(capacity), ring == b"1")
+        return log
+
+    def _metadata(self, keys: Keys, wanted: str) -> list[bytes | None]:
+        """[kind, fingerprint, description, capacity, ring] of what ``keys`` hold (a struct keeps
+        them in its hash, a log in its metadata hash).
+
+        Raises:
+            SharedMemoryGoneError: Nothing is stored there.
+            SegmentError: Something that is not ``wanted`` (a struct or a log) is.
+        """
+        fields = ["_kind", "_fingerprint", "_schema", "capacity", "ring"]
+        with self.errors(keys):
+            data_type = self.client.type(keys.data)
+            holder = keys.data if data_type == b"hash" else keys.meta
+            found: list[bytes | None] = self.client.hmget(holder, fields)
+        if found[0] is None and data_type == b"none":
+            raise SharedMemoryGoneError(f"no {wanted} is stored at Redis key {keys.key!r} (never created, or deleted)")
+        held = {_KIND: "struct", b"log": "log"}.get(found[0] or b"")
+        if held is None:
+            raise SegmentError(f"Redis key {keys.key!r} holds a Redis {data_type.decode()}, not a shmstruct {wanted}")
+        if held != wanted:
+            other = "attach_log" if held == "log" else "attach"
+            raise SegmentError(f"Redis key {keys.key!r} holds a shmstruct {held}, not a {wanted}: use store.{other}()")
+        return found
 
     def exists(self, key: str) -> bool:
         """Whether anything is stored at ``key``."""
@@ -185,11 +254,11 @@ class Store:
             return bool(self.client.exists(keys.data))
 
     def delete(self, key: str) -> None:
-        """Delete the struct at ``key`` and its lock (proxies of it then raise
+        """Delete the struct or log at ``key`` and its lock (proxies of it then raise
         ``SharedMemoryGoneError``). Deleting a key that holds nothing does nothing."""
         keys = Keys(key)
         with self.errors(keys):
-            self.client.delete(keys.data, keys.lock, keys.fence, keys.wake)
+            self.client.delete(keys.data, keys.meta, keys.lock, keys.fence, keys.wake)
 
     def lock_of(self, keys: Keys) -> Any:
         """The one lock object of ``keys`` in this process (every proxy of the struct shares it)."""
@@ -240,12 +309,15 @@ class Store:
     def gone(self, keys: Keys) -> NoReturn:
         """Raise the error for a struct whose key was deleted, or now holds something else."""
         with self.errors_without_gone():
-            kind, description = self.client.hmget(keys.data, ["_kind", "_schema"])
-        if kind is None:
-            raise SharedMemoryGoneError(f"the struct at Redis key {keys.key!r} was deleted")
+            data_type = self.client.type(keys.data)
+            holder = keys.data if data_type == b"hash" else keys.meta
+            kind, description = self.client.hmget(holder, ["_kind", "_schema"])
+        if kind is None and data_type == b"none":
+            raise SharedMemoryGoneError(f"the struct or log at Redis key {keys.key!r} was deleted")
+        held = {_KIND: "a struct", b"log": "a log"}.get(kind or b"")
         raise SchemaMismatchError(
             f"Redis key {keys.key!r} was replaced: it now holds "
-            + (_schema_name(description) if kind == _KIND else "something that is not a shmstruct struct")
+            + (f"{held} of {_schema_name(description)}" if held else "something that is not shmstruct's")
         )
 
     @contextmanager
@@ -274,4 +346,4 @@ def _schema_name(description: bytes | None) -> str:
         name = json.loads(description or b"").get("schema")
     except (ValueError, AttributeError):
         name = None
-    return f"a struct of schema {name!r}" if isinstance(name, str) else "a struct with a damaged description"
+    return f"schema {name!r}" if isinstance(name, str) else "a damaged description"
