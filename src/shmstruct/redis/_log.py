@@ -83,8 +83,8 @@ class RemoteLog(Generic[S]):
         row = self._target.schema.image(values)
         target = self._target
         keys = target.keys
-        args = [target.fingerprint, target.store.token_of(keys), row]
-        index: int = target.store.run(_scripts.APPEND, keys, (keys.data, keys.meta, keys.lock), args)
+        args = [target.store.token_of(keys), row]
+        index: int = target.store.run(target.script(_scripts.append), keys, (keys.data, keys.meta, keys.lock), args)
         if index < 0:
             raise LogFullError(
                 f"{target.schema.name} log at Redis key {keys.key!r} is full: it holds its capacity of "
@@ -134,7 +134,7 @@ class RemoteLog(Generic[S]):
         """The number of appends and the stream's last entry id, read together (one script)."""
         target = self._target
         keys = target.keys
-        appended, last_id = target.store.run(_scripts.LOG_STATE, keys, (keys.data, keys.meta), [target.fingerprint])
+        appended, last_id = target.store.run(target.script(_scripts.log_state), keys, (keys.data, keys.meta), [])
         return int(appended), last_id
 
 

@@ -5,23 +5,30 @@ Every write checks that the key still holds the struct it was attached as (its f
 a write never recreates a removed key as a partial hash or lands in another schema's struct; a
 write made under the lock also checks that the writer's lease is still the current one (its
 fencing token). Errors come back as replies starting with one of the ``ERR_*`` words below.
+
+The scripts that guard a struct or log are made per schema (its fingerprint) and per field, with
+those written into the script: each call then sends only what changes (a token, a value), which
+is most of what separates a checked write from a bare ``HSET`` in time. The server keeps each
+script once, by its SHA1.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "ACQUIRE",
-    "APPEND",
-    "ATOMIC",
     "CREATE",
     "CREATE_LOG",
     "ERR_GONE",
     "ERR_LEASE",
     "ERR_RANGE",
-    "LOG_STATE",
     "RELEASE",
     "RENEW",
-    "WRITE",
+    "add",
+    "append",
+    "compare_exchange",
+    "exchange",
+    "log_state",
+    "write",
 ]
 
 ERR_GONE = "SHMSTRUCT_GONE"  # the key was removed, or now holds something else
@@ -29,22 +36,26 @@ ERR_LEASE = "SHMSTRUCT_LEASE"  # the writer's lease has passed: another holder m
 ERR_RANGE = "SHMSTRUCT_RANGE"  # an atomic operation would leave the field's range
 
 
-def _guard(metadata: str, lock: str) -> str:
-    """Lua: refuse unless the hash ``metadata`` holds the fingerprint ARGV[1] and, when ARGV[2]
-    (the writer's fencing token, '' when it does not hold the lock) is given, the lock ``lock``
-    holds that token."""
+def _literal(text: str | bytes) -> str:
+    """A Lua string literal of ``text`` (a fingerprint in hex, a field key: plain ASCII)."""
+    value = text.decode() if isinstance(text, bytes) else text
+    if not value.isascii() or not value.isprintable() or "'" in value or "\\" in value:
+        raise ValueError(f"not a plain ASCII name: {value!r}")
+    return f"'{value}'"
+
+
+def _guard(fingerprint: bytes, metadata: str, lock: str) -> str:
+    """Lua: refuse unless the hash ``metadata`` holds ``fingerprint`` and, when ARGV[1] (the
+    writer's fencing token, '' when it does not hold the lock) is given, the lock ``lock`` holds
+    that token."""
     return f"""
-if redis.call('HGET', {metadata}, '_fingerprint') ~= ARGV[1] then
+if redis.call('HGET', {metadata}, '_fingerprint') ~= {_literal(fingerprint)} then
   return redis.error_reply('{ERR_GONE}')
 end
-if ARGV[2] ~= '' and redis.call('GET', {lock}) ~= ARGV[2] then
+if ARGV[1] ~= '' and redis.call('GET', {lock}) ~= ARGV[1] then
   return redis.error_reply('{ERR_LEASE}')
 end
 """
-
-
-# A struct: KEYS[1] its hash (which holds its fingerprint), KEYS[2] its lock.
-_GUARD = _guard("KEYS[1]", "KEYS[2]")
 
 
 def _set_pairs(first: int) -> str:
@@ -66,39 +77,68 @@ end
 redis.call('HSET', KEYS[1], '_kind', ARGV[1], '_fingerprint', ARGV[2], '_schema', ARGV[3])
 """ + _set_pairs(4)
 
-#: The guard, then field / value pairs from ARGV[3]: all written, or (an error) none.
-WRITE = _GUARD + _set_pairs(3)
 
-#: The guard, then one operation on an integer field. ARGV[3] the field, ARGV[4] the operation,
-#: ARGV[5] its operand, ARGV[6] the expected value (compare-exchange), ARGV[7] / ARGV[8] the
-#: field's range when Lua's numbers (doubles) hold it exactly, else ''. Returns the previous value
-#: as a decimal string (an integer reply would pass through a double and lose digits).
-ATOMIC = (
-    _GUARD
-    + f"""
-local field, op, operand = ARGV[3], ARGV[4], ARGV[5]
-local old = redis.call('HGET', KEYS[1], field)
-if op == 'add' then
-  if ARGV[7] ~= '' then
-    local new = tonumber(old) + tonumber(operand)
-    if new < tonumber(ARGV[7]) or new > tonumber(ARGV[8]) then
-      return redis.error_reply('{ERR_RANGE}')
-    end
-  end
-  local ok = redis.pcall('HINCRBY', KEYS[1], field, operand)
-  if type(ok) == 'table' and ok.err then
-    return redis.error_reply('{ERR_RANGE}')
-  end
-elseif op == 'exchange' then
-  redis.call('HSET', KEYS[1], field, operand)
-elseif op == 'cas' then
-  if old == ARGV[6] then
-    redis.call('HSET', KEYS[1], field, operand)
-  end
+def write(fingerprint: bytes) -> str:
+    """KEYS[1] a struct's hash, KEYS[2] its lock; ARGV[1] the token, then field / value pairs:
+    all written, or (an error) none."""
+    return _guard(fingerprint, "KEYS[1]", "KEYS[2]") + _set_pairs(2)
+
+
+def add(fingerprint: bytes, field: str, low: int | None, high: int | None) -> str:
+    """KEYS as :func:`write`; ARGV[1] the token, ARGV[2] the number to add to ``field``. The
+    previous value as a decimal string (an integer reply would pass through a double and lose
+    digits). The range is checked here when Lua's numbers (doubles) hold it exactly (``low`` and
+    ``high`` given); beyond, by Redis's own 64-bit overflow check."""
+    check = (
+        ""
+        if low is None or high is None
+        else f"""
+local new = tonumber(old) + tonumber(ARGV[2])
+if new < {low} or new > {high} then
+  return redis.error_reply('{ERR_RANGE}')
+end
+"""
+    )
+    return (
+        _guard(fingerprint, "KEYS[1]", "KEYS[2]")
+        + f"""
+local old = redis.call('HGET', KEYS[1], {_literal(field)})
+{check}
+local done = redis.pcall('HINCRBY', KEYS[1], {_literal(field)}, ARGV[2])
+if type(done) == 'table' and done.err then
+  return redis.error_reply('{ERR_RANGE}')
 end
 return old
 """
-)
+    )
+
+
+def exchange(fingerprint: bytes, field: str) -> str:
+    """KEYS as :func:`write`; ARGV[1] the token, ARGV[2] the new value of ``field``. The previous value."""
+    return (
+        _guard(fingerprint, "KEYS[1]", "KEYS[2]")
+        + f"""
+local old = redis.call('HGET', KEYS[1], {_literal(field)})
+redis.call('HSET', KEYS[1], {_literal(field)}, ARGV[2])
+return old
+"""
+    )
+
+
+def compare_exchange(fingerprint: bytes, field: str) -> str:
+    """KEYS as :func:`write`; ARGV[1] the token, ARGV[2] the new value, ARGV[3] the expected one
+    (decimal strings, compared as such). The previous value."""
+    return (
+        _guard(fingerprint, "KEYS[1]", "KEYS[2]")
+        + f"""
+local old = redis.call('HGET', KEYS[1], {_literal(field)})
+if old == ARGV[3] then
+  redis.call('HSET', KEYS[1], {_literal(field)}, ARGV[2])
+end
+return old
+"""
+    )
+
 
 #: KEYS[1] the lock, KEYS[2] its fencing counter; ARGV[1] the lease in ms. {1, token} when taken,
 #: {0, ms left of the holder's lease} when not.
@@ -144,40 +184,40 @@ redis.call('HSET', KEYS[2], '_kind', 'log', '_fingerprint', ARGV[1], '_schema', 
 return 1
 """
 
-#: KEYS[1] the stream, KEYS[2] the metadata, KEYS[3] the lock; ARGV[1] the fingerprint, ARGV[2]
-#: the token, ARGV[3] the row. The number of earlier appends, or -1: full (nothing added).
-APPEND = (
-    _guard("KEYS[2]", "KEYS[3]")
-    + """
+
+def append(fingerprint: bytes) -> str:
+    """KEYS[1] the stream, KEYS[2] the metadata, KEYS[3] the lock; ARGV[1] the token, ARGV[2] the
+    row. The number of earlier appends, or -1: full (nothing added)."""
+    return (
+        _guard(fingerprint, "KEYS[2]", "KEYS[3]")
+        + """
 local appended = tonumber(redis.call('HGET', KEYS[2], 'appended'))
 local capacity = redis.call('HGET', KEYS[2], 'capacity')
 if redis.call('HGET', KEYS[2], 'ring') == '1' then
-  redis.call('XADD', KEYS[1], 'MAXLEN', capacity, '*', 'row', ARGV[3])
+  redis.call('XADD', KEYS[1], 'MAXLEN', capacity, '*', 'row', ARGV[2])
 elseif appended >= tonumber(capacity) then
   return -1
 else
-  redis.call('XADD', KEYS[1], '*', 'row', ARGV[3])
+  redis.call('XADD', KEYS[1], '*', 'row', ARGV[2])
 end
 redis.call('HINCRBY', KEYS[2], 'appended', 1)
 return appended
 """
-)
+    )
 
-#: KEYS[1] the stream, KEYS[2] the metadata; ARGV[1] the fingerprint. {appends made, the id of
-#: the stream's last entry ('0-0' when empty)}, read together, so that a reader that then blocks
-#: for entries after that id cannot miss an append made in between.
-LOG_STATE = (
-    f"""
-if redis.call('HGET', KEYS[2], '_fingerprint') ~= ARGV[1] then
+
+def log_state(fingerprint: bytes) -> str:
+    """KEYS[1] the stream, KEYS[2] the metadata. {appends made, the id of the stream's last entry
+    ('0-0' when empty)}, read together, so that a reader that then blocks for entries after that
+    id cannot miss an append made in between."""
+    return f"""
+if redis.call('HGET', KEYS[2], '_fingerprint') ~= {_literal(fingerprint)} then
   return redis.error_reply('{ERR_GONE}')
 end
-"""
-    + """
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local id = '0-0'
 if #last > 0 then
   id = last[1][1]
 end
-return {tonumber(redis.call('HGET', KEYS[2], 'appended')), id}
+return {{tonumber(redis.call('HGET', KEYS[2], 'appended')), id}}
 """
-)

@@ -3,6 +3,7 @@ server's replies and failures become shmstruct's errors."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,20 +66,30 @@ class Target:
     """What every proxy of one attached struct shares: the store, its keys, the schema and the
     fingerprint that every write checks."""
 
-    __slots__ = ("fingerprint", "keys", "schema", "store")
+    __slots__ = ("_scripts", "fingerprint", "guarded", "keys", "schema", "store")
 
     def __init__(self, store: Store, keys: Keys, schema: Schema) -> None:
         self.store = store
         self.keys = keys
         self.schema = schema
         self.fingerprint: bytes = template_of(schema.cls).fingerprint.hex().encode()
+        self.guarded = (keys.data, keys.lock)  # the keys of a struct's guarded scripts
+        self._scripts: dict[tuple[Any, ...], str] = {}
+
+    def script(self, make: Any, *params: Any) -> str:
+        """The source of ``make(fingerprint, *params)`` (one of :mod:`._scripts`), made once."""
+        which = (make, *params)
+        found = self._scripts.get(which)
+        if found is None:
+            found = self._scripts[which] = make(self.fingerprint, *params)
+        return found
 
     def write(self, entries: dict[str, bytes]) -> None:
         """Write hash entries, all or none; under the lock when this thread holds it (fenced)."""
-        args: list[Any] = [self.fingerprint, self.store.token_of(self.keys)]
+        args: list[Any] = [self.store.token_of(self.keys)]
         for key, value in entries.items():
             args += (key, value)
-        self.store.run(_scripts.WRITE, self.keys, (self.keys.data, self.keys.lock), args)
+        self.store.run(self.script(_scripts.write), self.keys, self.guarded, args)
 
     def read(self, fields: list[str]) -> list[bytes | None]:
         """The values of hash ``fields``, after checking in the same round trip that the key
@@ -111,7 +122,7 @@ class Store:
             raise ValueError(f"lease is seconds between 0.01 and 86400, got {short_repr(lease)}")
         self.client: Any = client  # redis-py types its replies loosely; ours are bytes
         self.lease = float(lease)
-        self._scripts: dict[str, Any] = {}
+        self._scripts: dict[str, str] = {}  # script source -> its SHA1
         self._locks: dict[str, Any] = {}
         self._locks_guard = threading.Lock()
 
@@ -278,33 +289,43 @@ class Store:
     # ------------------------------------------------------------------ the server
 
     def run(self, source: str, keys: Keys, key_names: tuple[str, ...], args: list[Any]) -> Any:
-        """Run one of :mod:`._scripts` (cached on the server, sent once) and map its errors."""
-        script = self._scripts.get(source)
-        if script is None:
-            script = self._scripts[source] = self.client.register_script(source)
-        with self.errors(keys):
-            return script(keys=list(key_names), args=args)
+        """Run one of :mod:`._scripts` by its SHA1 (the server keeps it after the first call) and
+        map its errors."""
+        sha = self._scripts.get(source)
+        if sha is None:
+            sha = self._scripts[source] = hashlib.sha1(source.encode()).hexdigest()
+        try:
+            try:
+                return self.client.evalsha(sha, len(key_names), *key_names, *args)
+            except redis.exceptions.NoScriptError:  # a new server, or one restarted or flushed
+                self.client.script_load(source)
+                return self.client.evalsha(sha, len(key_names), *key_names, *args)
+        except redis.exceptions.RedisError as exc:
+            self._raise(exc, keys)
 
     @contextmanager
     def errors(self, keys: Keys) -> Iterator[None]:
         """Turn the client's failures into shmstruct's errors, naming ``keys``'s struct."""
         try:
             yield
-        except redis.exceptions.ResponseError as exc:
-            message = str(exc)
-            if message.startswith(_scripts.ERR_GONE):
-                self.gone(keys)
-            if message.startswith(_scripts.ERR_LEASE):
-                raise LeaseExpiredError(
-                    f"the lease on Redis key {keys.key!r}'s lock passed while this thread held it (lease "
-                    f"{self.lease:g} s): another process may hold the lock now, so the write was refused and "
-                    "changed nothing"
-                ) from None
-            if message.startswith(_scripts.ERR_RANGE):
-                raise FieldValueError(message) from None  # the caller words it (see _struct)
-            raise SegmentError(f"Redis refused an operation on key {keys.key!r}: {message}") from None
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        except redis.exceptions.RedisError as exc:
+            self._raise(exc, keys)
+
+    def _raise(self, exc: redis.exceptions.RedisError, keys: Keys) -> NoReturn:
+        if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
             raise StoreUnavailableError(f"the Redis server of {self!r} cannot be reached: {exc}") from None
+        message = str(exc)
+        if message.startswith(_scripts.ERR_GONE):
+            self.gone(keys)
+        if message.startswith(_scripts.ERR_LEASE):
+            raise LeaseExpiredError(
+                f"the lease on Redis key {keys.key!r}'s lock passed while this thread held it (lease "
+                f"{self.lease:g} s): another process may hold the lock now, so the write was refused and "
+                "changed nothing"
+            ) from None
+        if message.startswith(_scripts.ERR_RANGE):
+            raise FieldValueError(message) from None  # the caller words it (see _struct)
+        raise SegmentError(f"Redis refused an operation on key {keys.key!r}: {message}") from None
 
     def gone(self, keys: Keys) -> NoReturn:
         """Raise the error for a struct whose key was deleted, or now holds something else."""

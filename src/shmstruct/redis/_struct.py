@@ -234,37 +234,35 @@ class RemoteAtomic:
                 f"{self._field.qualname}: cannot {verb} {given}: the field holds {row.c_name} ({low}..{high})"
             )
         exact = low >= -_EXACT_IN_LUA and high <= _EXACT_IN_LUA
-        bounds = (str(low), str(high)) if exact else ("", "")
+        source = self._target.script(_scripts.add, self._key, *((low, high) if exact else (None, None)))
         try:
-            old = self._op("add", str(delta), "", *bounds)
+            return self._run(source, str(delta))
         except FieldValueError:
             raise FieldValueError(
                 f"{self._field.qualname}: cannot {verb} {given}: the result would leave {row.c_name}'s range "
                 f"({low}..{high}); nothing changed"
             ) from None
-        return old
 
     def exchange(self, value: int, /) -> int:
         """Set the value and return the previous one."""
-        entry = self._entry(value)
-        return self._op("exchange", entry, "", "", "")
+        return self._run(self._target.script(_scripts.exchange, self._key), self._entry(value))
 
     def compare_exchange(self, expected: int, new: int, /) -> bool:
         """Set the value to ``new`` if it is ``expected``; return whether it was."""
         entry = self._entry(new)
         if type(expected) is not int:
             raise FieldTypeError(f"{self._field.qualname}: expected must be an int, got {short_repr(expected)}")
-        return self._op("cas", entry, str(expected), "", "") == expected
+        source = self._target.script(_scripts.compare_exchange, self._key)
+        return self._run(source, entry, str(expected)) == expected
 
     def _entry(self, value: Any) -> str:
         entries = checked_entries(self._schema, self._prefix, {self._field.name: value})
         return entries[self._key].decode()
 
-    def _op(self, op: str, operand: str, expected: str, low: str, high: str) -> int:
+    def _run(self, source: str, *args: str) -> int:
         target = self._target
-        args = [target.fingerprint, target.store.token_of(target.keys), self._key, op, operand, expected, low, high]
-        raw = target.store.run(_scripts.ATOMIC, target.keys, (target.keys.data, target.keys.lock), args)
-        return int(raw)
+        token = target.store.token_of(target.keys)
+        return int(target.store.run(source, target.keys, target.guarded, [token, *args]))
 
     def __int__(self) -> int:
         return self.load()

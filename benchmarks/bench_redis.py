@@ -1,0 +1,271 @@
+"""Redis store benchmarks (issue 13): shmstruct.redis against the same operations written by hand
+with redis-py on the same server, and against a ``multiprocessing.managers.BaseManager`` over TCP
+on this machine, side by side in one run.
+
+Run: ``python benchmarks/bench_redis.py`` (starts its own redis-server on a free port; or give
+``--url``), ``--quick`` for a smoke run. Needs ``pip install -e '.[redis]'`` and ``redis-server``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from multiprocessing.managers import BaseManager
+from typing import Any
+
+from measure import best_pair, note, report, summary
+
+import shmstruct
+import shmstruct.redis
+from shmstruct import Atomic, SharedStruct, atomic, text
+
+WORKERS = 4
+
+
+class State(SharedStruct):
+    steps: int = 0
+    hits: Atomic[int] = atomic()
+
+
+class Wide(SharedStruct):  # 20 fields, for the snapshot line
+    f0: int = 0
+    f1: int = 1
+    f2: int = 2
+    f3: int = 3
+    f4: int = 4
+    f5: float = 0.5
+    f6: float = 1.5
+    f7: float = 2.5
+    f8: float = 3.5
+    f9: float = 4.5
+    f10: bool = False
+    f11: bool = True
+    f12: shmstruct.int8 = 1
+    f13: shmstruct.int16 = 2
+    f14: shmstruct.int32 = 3
+    f15: shmstruct.uint8 = 4
+    f16: shmstruct.float32 = 0.25
+    f17: str = text(16)
+    f18: str = text(32)
+    f19: int = 19
+
+
+# --------------------------------------------------------------------------- a manager over TCP
+
+
+class Counter:
+    """What the manager serves: the same state, a method per operation."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+        self.hits = 0
+
+    def set_steps(self, value: int) -> None:
+        self.steps = value
+
+    def add(self, n: int) -> int:
+        old = self.hits
+        self.hits += n
+        return old
+
+
+class CounterManager(BaseManager):
+    pass
+
+
+_counter = Counter()
+
+
+def _served_counter() -> Counter:
+    return _counter
+
+
+CounterManager.register("counter", callable=_served_counter)
+
+
+def _manager_client(address: tuple[str, int]) -> Any:
+    CounterManager.register("counter")
+    manager = CounterManager(address=address, authkey=b"bench")
+    manager.connect()
+    return manager.counter()
+
+
+# --------------------------------------------------------------------------- the server
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def start_redis(directory: str) -> tuple[subprocess.Popen[bytes], str]:
+    """A redis-server without persistence on a free port: the process and its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server is not on PATH (Debian: apt-get install redis-server), or give --url")
+    port = _free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    probe = shmstruct.redis.connect(url).client
+    for _ in range(500):
+        try:
+            probe.ping()
+            break
+        except Exception:
+            time.sleep(0.01)
+    probe.close()
+    return process, url
+
+
+# --------------------------------------------------------------------------- throughput of 4 processes
+
+
+def _worker(kind: str, url: str, address: tuple[str, int], operations: int, ready: Any, go: Any) -> None:
+    if kind == "shmstruct":
+        store = shmstruct.redis.connect(url)
+        state = store.attach(State, "bench/state")
+        op: Callable[[int], Any] = lambda i: state.hits.add(1)  # noqa: E731
+    else:
+        counter = _manager_client(address)
+        op = lambda i: counter.add(1)  # noqa: E731
+    op(0)
+    ready.wait()
+    go.wait()
+    for i in range(operations):
+        op(i)
+
+
+def throughput(kind: str, url: str, address: tuple[str, int], operations: int) -> float:
+    """Atomic adds per second of ``WORKERS`` processes, each with its own connection."""
+    ctx = mp.get_context("spawn")
+    ready, go = ctx.Barrier(WORKERS + 1), ctx.Event()
+    workers = [ctx.Process(target=_worker, args=(kind, url, address, operations, ready, go)) for _ in range(WORKERS)]
+    for worker in workers:
+        worker.start()
+    ready.wait()
+    start = time.perf_counter()
+    go.set()
+    for worker in workers:
+        worker.join()
+        if worker.exitcode != 0:
+            raise SystemExit(f"a {kind} worker failed")
+    return WORKERS * operations / (time.perf_counter() - start)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="few repeats (a smoke run)")
+    parser.add_argument("--url", help="an existing server to use (keys under shmstruct:{bench/...} are replaced)")
+    args = parser.parse_args()
+    calls, repeat, operations = (200, 3, 500) if args.quick else (2_000, 7, 5_000)
+    server = None
+    with tempfile.TemporaryDirectory() as directory:
+        if args.url:
+            url = args.url
+        else:
+            server, url = start_redis(directory)
+        manager = CounterManager(address=("127.0.0.1", 0), authkey=b"bench")
+        manager.start()
+        address = manager.address
+        try:
+            run(url, address, calls, repeat, operations)
+        finally:
+            manager.shutdown()
+            if server is not None:
+                server.terminate()
+                server.wait()
+
+
+def run(url: str, address: tuple[str, int], calls: int, repeat: int, operations: int) -> None:
+    import redis
+
+    store = shmstruct.redis.connect(url)
+    for name in ("bench/state", "bench/wide"):
+        store.delete(name)
+    state = store.create(State, "bench/state")
+    wide = store.create(Wide, "bench/wide", f17="seventeen", f18="eighteen")
+    raw = redis.Redis.from_url(url)
+    info = raw.info("server")
+    print(
+        f"Python {sys.version.split()[0]}, redis-py {redis.__version__}, Redis {info['redis_version']} on this "
+        f"machine ({os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}); best of {repeat} runs of {calls} calls, "
+        "the two sides alternated"
+    )
+    state_key, wide_key = "shmstruct:{bench/state}", "shmstruct:{bench/wide}"
+
+    def loop(fn: Callable[[int], Any]) -> Callable[[], None]:
+        def run_all() -> None:
+            for i in range(calls):
+                fn(i)
+
+        return run_all
+
+    def setattr_steps(i: int) -> None:
+        state.steps = i
+
+    ours, theirs = best_pair(loop(setattr_steps), loop(lambda i: raw.hset(state_key, "steps", i)), repeat)
+    ratio = ours / theirs
+    report("checked field write: s.steps = i (vs HSET)", ours / calls, theirs / calls, "<= 1.3x", ratio <= 1.3)
+
+    ours, theirs = best_pair(
+        loop(lambda i: state.hits.add(1)), loop(lambda i: raw.hincrby(state_key, "hits", 1)), repeat
+    )
+    ratio = ours / theirs
+    report("atomic add: s.hits.add(1) (vs HINCRBY)", ours / calls, theirs / calls, "<= 1.3x", ratio <= 1.3)
+
+    ours, theirs = best_pair(loop(lambda i: state.steps), loop(lambda i: raw.hget(state_key, "steps")), repeat)
+    report("field read: s.steps (vs HGET)", ours / calls, theirs / calls, "info", True)
+
+    before = int(raw.info("stats")["total_commands_processed"])
+    shmstruct.snapshot(wide)
+    commands = int(raw.info("stats")["total_commands_processed"]) - before - 1  # less the second INFO
+    note("snapshot of a 20-field struct: commands sent", f"{commands} (HGETALL)", "1", commands == 1)
+    snap_loop = loop(lambda i: shmstruct.snapshot(wide))
+    ours, theirs = best_pair(snap_loop, loop(lambda i: raw.hgetall(wide_key)), repeat)
+    report("  its time, decoded into the model (vs HGETALL)", ours / calls, theirs / calls, "info", True)
+
+    counter = _manager_client(address)
+    ours, theirs = best_pair(loop(setattr_steps), loop(lambda i: counter.set_steps(i)), repeat)
+    report("field write, 1 process (vs BaseManager over TCP)", ours / calls, theirs / calls, "info", True)
+    ours, theirs = best_pair(loop(lambda i: state.hits.add(1)), loop(lambda i: counter.add(1)), repeat)
+    report("atomic add, 1 process (vs BaseManager over TCP)", ours / calls, theirs / calls, "info", True)
+
+    before = state.hits.load()
+    redis_rate = throughput("shmstruct", url, address, operations)
+    added = state.hits.load() - before
+    manager_rate = throughput("manager", url, address, operations)
+    speedup = redis_rate / manager_rate
+    note(
+        f"atomic adds/s, {WORKERS} processes (vs BaseManager)",
+        f"{redis_rate:,.0f}/s vs {manager_rate:,.0f}/s: {speedup:.2f}x",
+        ">= 3x",
+        speedup >= 3,
+    )
+    expected = WORKERS * (operations + 1)  # every add of the workers, none lost
+    note(f"adds counted, {WORKERS} processes", f"{added:,} of {expected:,}", "exact", added == expected)
+    store.delete("bench/state")
+    store.delete("bench/wide")
+    store.close()
+    raw.close()
+    print()
+    summary()
+
+
+if __name__ == "__main__":
+    main()
