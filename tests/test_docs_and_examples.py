@@ -49,6 +49,8 @@ from helpers import RUN_PREFIX
 
 ROOT = pathlib.Path(__file__).parent.parent
 RUN_TIMEOUT = 300.0  # a hang guard: a busy machine may take long
+#: The URL of this run's Redis server (empty without redis-server): programs get it as SHMSTRUCT_REDIS_URL.
+REDIS_URL: list[str] = []
 #: Programs running at once: most of a program's time is one core's work (starting Python, importing
 #: numpy and pydantic), so two at a time keep a 2-core machine busy.
 PARALLEL = 2
@@ -292,6 +294,8 @@ class Program:
 
     def start(self) -> None:
         environment = {**os.environ, "SHMSTRUCT_NAME_PREFIX": self.prefix} if self.prefix else None
+        if environment is not None and REDIS_URL:  # the run's own server, for pages on the Redis store
+            environment["SHMSTRUCT_REDIS_URL"] = REDIS_URL[0]
         # Into files, not pipes: nobody reads a pipe while the program runs ahead of its test.
         with open(self.folder / "stdout", "wb") as out, open(self.folder / "stderr", "wb") as err:
             self.process = subprocess.Popen(self.argv, stdout=out, stderr=err, cwd=self.cwd, env=environment)
@@ -410,6 +414,11 @@ def runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         if getattr(item, "module", None) is request.module and (thing := _checked(item)) is not None
     ]
     programs: dict[str, Program] = {}
+    if not REDIS_URL:
+        try:
+            REDIS_URL.append(request.getfixturevalue("redis_url"))
+        except pytest.skip.Exception:
+            pass  # no redis-server here: the Redis pages' programs are skipped (see _needs_redis)
     mypy_blocks = [thing for thing in checked if isinstance(thing, Block) and (thing.mypy or thing.type_clean)]
     mypy_paths: dict[str, pathlib.Path] = {}
     if mypy_blocks:
@@ -551,6 +560,8 @@ def test_block_runs_and_prints_what_the_page_shows(block: Block, runs: Runs, req
             assert runs.mypy_report(block) == "", f"{block.id}: the page says mypy accepts it"
             pyright = request.getfixturevalue("pyright_reports")[block.id]
             assert pyright == "", f"{block.id}: the page says pyright accepts it"
+        if "shmstruct.redis" in block.code and not REDIS_URL:
+            pytest.skip("no redis-server here: the page's program needs one")
         printed = runs.programs.output(block.id)
     if block.output is not None:
         assert _normalised(printed) == _normalised(block.output), f"{block.id} printed:\n{printed}"

@@ -28,7 +28,9 @@ from ._store import MAX_KEY_LENGTH, Store
 from ._struct import RemoteAtomic, RemoteStruct
 
 __all__ = [
+    "DEFAULT_URL",
     "MAX_KEY_LENGTH",
+    "URL_VARIABLE",
     "LeaseExpiredError",
     "RemoteAtomic",
     "RemoteLock",
@@ -40,19 +42,30 @@ __all__ = [
 ]
 
 
-def connect(url: str = "redis://localhost:6379/0", *, lease: float = 10.0, **options: Any) -> Store:
+#: The environment variable that gives :func:`connect` its default URL.
+URL_VARIABLE = "SHMSTRUCT_REDIS_URL"
+#: The URL :func:`connect` uses when neither an argument nor the variable gives one.
+DEFAULT_URL = "redis://localhost:6379/0"
+
+
+def connect(url: str | None = None, *, lease: float = 10.0, **options: Any) -> Store:
     """Connect to a Redis server (or Valkey, or any server that speaks its protocol).
 
     Nothing is sent until the first operation, so an unreachable server is reported then, as
     :class:`StoreUnavailableError`.
 
     Args:
-        url: ``redis://[user:password@]host:port/db``, ``rediss://`` for TLS, ``unix:///path``.
+        url: ``redis://[user:password@]host:port/db``, ``rediss://`` for TLS, ``unix:///path``;
+            if None, the ``SHMSTRUCT_REDIS_URL`` environment variable, else
+            ``redis://localhost:6379/0``.
         lease: Seconds a lock holder keeps the lock (see :class:`RemoteLock`).
         **options: Passed to ``redis.Redis.from_url`` (``socket_timeout``, ``ssl_ca_certs``...).
     """
+    import os
+
     import redis
 
     if options.get("decode_responses"):
         raise ValueError("decode_responses must stay off: the store reads bytes (array fields are raw bytes)")
-    return Store(redis.Redis.from_url(url, **options), lease=lease)
+    chosen = url if url is not None else os.environ.get(URL_VARIABLE) or DEFAULT_URL
+    return Store(redis.Redis.from_url(chosen, **options), lease=lease)
