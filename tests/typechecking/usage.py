@@ -13,6 +13,7 @@ from pydantic import Field
 from typing_extensions import assert_type
 
 import shmstruct
+import shmstruct.redis
 from shmstruct import SharedLock, SharedStruct, array, nested, text
 
 
@@ -214,3 +215,21 @@ s.lock.notify("all")  # type: ignore[arg-type]
 class WrongSpecifier(SharedStruct):
     label: int = text(16)  # type: ignore[assignment]
     where: Vec3 = nested(Origin)  # type: ignore[assignment]
+
+
+# The Redis store: proxies typed as their schema; logs as RemoteLog of it.
+store = shmstruct.redis.connect("redis://localhost:6379/0", lease=5.0)
+remote = store.create(State, "typing/state", steps=1)
+assert_type(remote, State)
+assert_type(store.attach(State, "typing/state"), State)
+assert_type(remote.steps, int)
+assert_type(remote.label, str)
+remote_log = store.create_log(State, "typing/log", capacity=10, ring=True)
+assert_type(remote_log, shmstruct.redis.RemoteLog[State])
+assert_type(remote_log.append(steps=1), int)
+assert_type(remote_log.wait(0, timeout=1.0), bool)
+assert_type(store.attach_log(State, "typing/log"), shmstruct.redis.RemoteLog[State])
+remote.steps = "x"  # type: ignore[assignment]
+remote.stpes = 1  # type: ignore[attr-defined]
+store.create(State, "typing/other", steps="x")  # type: ignore[arg-type]
+store.create_log(State, "typing/log2")  # type: ignore[call-arg]

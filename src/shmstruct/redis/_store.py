@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar, cast
 
 import redis
 import redis.exceptions
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["MAX_KEY_LENGTH", "Keys", "Store", "Target"]
 
 S = TypeVar("S")
+P = ParamSpec("P")
 
 #: The longest key ``create`` and ``attach`` take (characters).
 MAX_KEY_LENGTH = 200
@@ -142,7 +143,7 @@ class Store:
 
     # ------------------------------------------------------------------ structs
 
-    def create(self, schema: type[S], key: str, /, **values: Any) -> S:
+    def create(self, schema: Callable[P, S], key: str, /, *args: P.args, **values: P.kwargs) -> S:
         """Create the struct at ``key`` with the defaults updated with ``values``, and return its proxy.
 
         Every value is checked before anything is sent.
@@ -155,15 +156,17 @@ class Store:
         """
         from ._struct import image_entries, proxy_class
 
+        if args:
+            raise TypeError("the fields of a new struct are given by keyword: store.create(Schema, key, field=value)")
         compiled = schema_of(schema)
         keys = Keys(key)
         proxy_type = proxy_class(compiled)  # refuses a schema the store cannot hold, before sending
         entries = image_entries(compiled, compiled.image(values))
         target = Target(self, keys, compiled)
-        args: list[Any] = [_KIND, target.fingerprint, description_text(compiled.description)]
+        command: list[Any] = [_KIND, target.fingerprint, description_text(compiled.description)]
         for name, value in entries.items():
-            args += (name, value)
-        if not self.run(_scripts.CREATE, keys, (keys.data,), args):
+            command += (name, value)
+        if not self.run(_scripts.CREATE, keys, (keys.data,), command):
             raise SegmentExistsError(
                 f"Redis key {key!r} already holds something; use store.attach({compiled.name}, {key!r}) to use it"
             )
