@@ -4,6 +4,7 @@ server's replies and failures become shmstruct's errors."""
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -121,14 +122,33 @@ class Store:
     def __init__(self, client: redis.Redis, *, lease: float = 10.0) -> None:
         if not (isinstance(lease, (int, float)) and 0.01 <= lease <= 86400):
             raise ValueError(f"lease is seconds between 0.01 and 86400, got {short_repr(lease)}")
-        self.client: Any = client  # redis-py types its replies loosely; ours are bytes
+        self._shared: Any = client  # redis-py types its replies loosely; ours are bytes
         self.lease = float(lease)
         self._scripts: dict[str, str] = {}  # script source -> its SHA1
         self._locks: dict[str, Any] = {}
         self._locks_guard = threading.Lock()
+        self._own = threading.local()
+        self._owned: list[Any] = []  # every thread's client, to close them all
+
+    @property
+    def client(self) -> Any:
+        """This thread's client: one connection of its own, kept. (Taking a connection from the
+        pool and giving it back costs about half a round trip per command; a connection is not
+        shared between threads, nor with a forked child, which gets new ones.)"""
+        own = self._own.__dict__.get("client")
+        if own is None or self._own.pid != os.getpid():
+            import redis
+
+            own = self._own.client = redis.Redis(
+                connection_pool=self._shared.connection_pool, single_connection_client=True
+            )
+            self._own.pid = os.getpid()
+            with self._locks_guard:
+                self._owned.append(own)
+        return own
 
     def __repr__(self) -> str:
-        kwargs = self.client.connection_pool.connection_kwargs
+        kwargs = self._shared.connection_pool.connection_kwargs
         return f"<shmstruct.redis.Store {kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}>"
 
     def __enter__(self) -> Store:
@@ -139,7 +159,11 @@ class Store:
 
     def close(self) -> None:
         """Close the connections (proxies made from this store stop working)."""
-        self.client.close()
+        with self._locks_guard:
+            owned, self._owned = self._owned, []
+        for client in owned:
+            client.close()
+        self._shared.close()
 
     # ------------------------------------------------------------------ structs
 
