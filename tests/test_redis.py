@@ -511,3 +511,33 @@ def test_wait_wakes_when_another_process_appends(ctx: BaseContext, store: Any, r
     assert child.exitcode == 0
     assert log.snapshot()["seq"].tolist() == [42]
     store.delete(name)
+
+
+_inherited: list[Any] = []
+
+
+def child_uses_the_inherited_store(done: Any) -> None:
+    store, name = _inherited
+    pair = store.attach(Pair, name)  # on connections of its own, not the parent's
+    pair.a = 5
+    done.put(pair.b)
+
+
+def test_a_forked_child_uses_the_parents_store_safely(store: Any) -> None:
+    import multiprocessing as mp
+
+    name = key("r-fork")
+    pair = store.create(Pair, name, b=7)
+    assert pair.a == 0  # the parent's connection is open before the fork
+    _inherited[:] = [store, name]
+    ctx = mp.get_context("fork")
+    done = ctx.Queue()
+    child = ctx.Process(target=child_uses_the_inherited_store, args=(done,))
+    child.start()
+    assert done.get(timeout=JOIN_TIMEOUT) == 7
+    child.join(JOIN_TIMEOUT)
+    assert child.exitcode == 0
+    for _ in range(100):  # the parent's connection was not disturbed by the child's use
+        assert (pair.a, pair.b) == (5, 7)
+    _inherited.clear()
+    store.delete(name)
