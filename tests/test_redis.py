@@ -541,3 +541,90 @@ def test_a_forked_child_uses_the_parents_store_safely(store: Any) -> None:
         assert (pair.a, pair.b) == (5, 7)
     _inherited.clear()
     store.delete(name)
+
+
+# --------------------------------------------------------------------------- tables
+
+
+class Task(SharedStruct):
+    owner: int = -1
+    done: int = 0
+    state: str = text(8)
+    weights: NDArray[np.float32] = array(2)
+    where: Point = nested()
+
+
+def child_works_rows(url: str, name: str, worker: int, workers: int) -> None:
+    with shmstruct.redis.connect(url) as store:
+        tasks = store.attach_table(Task, name)
+        for index in range(worker, len(tasks), workers):
+            shmstruct.update(tasks[index], owner=worker, done=index * 10, state=f"w{worker}")
+            tasks[index].where = {"x": float(index), "y": 0.5}
+
+
+def test_a_table_shared_by_processes(ctx: BaseContext, store: Any, redis_url: str) -> None:
+    name = key("r-table")
+    tasks = store.create_table(Task, name, rows=12)
+    assert len(tasks) == 12 and tasks[5].owner == -1 and tasks[5].state == ""
+    workers = [ctx.Process(target=child_works_rows, args=(redis_url, name, w, 3)) for w in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(JOIN_TIMEOUT)
+        assert worker.exitcode == 0
+    rows = tasks.snapshot()
+    assert rows["owner"].tolist() == [i % 3 for i in range(12)]
+    assert rows["done"].tolist() == [i * 10 for i in range(12)]
+    assert rows["state"].tolist() == [f"w{i % 3}".encode() for i in range(12)]
+    assert rows["where"]["x"].tolist() == [float(i) for i in range(12)]
+    assert np.array_equal(tasks.column("done"), np.arange(12) * 10)
+    assert shmstruct.snapshot(tasks[7]).where.x == 7.0 and tasks[7].where.y == 0.5
+    tasks.write_column("weights", [[i, -i] for i in range(12)])
+    assert tasks.column("weights")[3].tolist() == [3.0, -3.0]
+    assert [m.owner for m in tasks.models()] == [i % 3 for i in range(12)]
+    store.delete(name)
+    assert not store.client.keys(f"*{{{name}}}*")  # every column went with it
+
+
+def test_a_table_refuses_bad_values_and_wrong_keys(store: Any) -> None:
+    name = key("r-table-bad")
+    tasks = store.create_table(Task, name, rows=3)
+    before = command_count(store)
+    with pytest.raises(shmstruct.FieldTypeError, match="Task.done"):
+        tasks[0].done = "x"
+    with pytest.raises(shmstruct.FieldValueError, match="Task.state"):
+        shmstruct.update(tasks[1], done=1, state="far too long")
+    with pytest.raises(shmstruct.FieldValueError, match="Task.done"):
+        tasks.write_column("done", [1, 2, 2**70])
+    with pytest.raises(shmstruct.FieldTypeError, match="one per row"):
+        tasks.write_column("done", [1, 2])
+    with pytest.raises(IndexError):
+        tasks[3]
+    assert command_count(store) == before + 1
+    assert tasks.column("done").tolist() == [0, 0, 0]
+    with pytest.raises(shmstruct.SegmentError, match="holds a shmstruct table, not a struct"):
+        store.attach(Task, name)
+    with pytest.raises(shmstruct.SchemaMismatchError, match="holds schema 'Task', not 'Pair'"):
+        store.attach_table(Pair, name)
+    with pytest.raises(shmstruct.SegmentExistsError):
+        store.create_table(Task, name, rows=3)
+    store.delete(name)
+    with pytest.raises(shmstruct.SharedMemoryGoneError):
+        tasks[0].done = 1
+    assert not store.client.keys(f"*{{{name}}}*")  # the refused write recreated nothing
+
+
+def test_table_writes_under_an_expired_lease_are_refused(store: Any, redis_url: str) -> None:
+    name = key("r-table-lease")
+    tasks = store.create_table(Task, name, rows=2)
+    with shmstruct.redis.connect(redis_url, lease=0.2) as short:
+        theirs = short.attach_table(Task, name)
+        lock = theirs.lock
+        lock.acquire()
+        assert wait_until(lambda: not store.client.exists(f"shmstruct:{{{name}}}:lock"))
+        with pytest.raises(shmstruct.redis.LeaseExpiredError):
+            theirs[0].done = 5
+        with pytest.raises(shmstruct.redis.LeaseExpiredError):
+            lock.release()
+    assert tasks[0].done == 0
+    store.delete(name)

@@ -233,3 +233,8 @@ remote.steps = "x"  # type: ignore[assignment]
 remote.stpes = 1  # type: ignore[attr-defined]
 store.create(State, "typing/other", steps="x")  # type: ignore[arg-type]
 store.create_log(State, "typing/log2")  # type: ignore[call-arg]
+remote_table = store.create_table(State, "typing/table", rows=4)
+assert_type(remote_table, shmstruct.redis.RemoteTable[State])
+assert_type(remote_table[0], State)
+assert_type(store.attach_table(State, "typing/table")[1].steps, int)
+remote_table[0].steps = "x"  # type: ignore[assignment]

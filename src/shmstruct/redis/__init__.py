@@ -26,6 +26,7 @@ from ._lease import RemoteLock
 from ._log import RemoteLog
 from ._store import MAX_KEY_LENGTH, Store
 from ._struct import RemoteAtomic, RemoteStruct
+from ._table import RemoteRow, RemoteTable
 
 __all__ = [
     "DEFAULT_URL",
@@ -35,7 +36,9 @@ __all__ = [
     "RemoteAtomic",
     "RemoteLock",
     "RemoteLog",
+    "RemoteRow",
     "RemoteStruct",
+    "RemoteTable",
     "Store",
     "StoreUnavailableError",
     "connect",

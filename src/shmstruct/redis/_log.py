@@ -51,6 +51,12 @@ class RemoteLog(Generic[S]):
         return cls
 
     @property
+    def lock(self) -> Any:
+        """The lock of the whole table or log: a lease with a fencing token (see ``RemoteLock``);
+        writes made while holding it are fenced."""
+        return self._target.store.lock_of(self._target.keys)
+
+    @property
     def capacity(self) -> int:
         """The most rows the log holds."""
         return self._capacity

@@ -18,6 +18,7 @@ __all__ = [
     "ACQUIRE",
     "CREATE",
     "CREATE_LOG",
+    "CREATE_TABLE",
     "ERR_GONE",
     "ERR_LEASE",
     "ERR_RANGE",
@@ -28,7 +29,10 @@ __all__ = [
     "compare_exchange",
     "exchange",
     "log_state",
+    "read_columns",
+    "read_ranges",
     "write",
+    "write_ranges",
 ]
 
 ERR_GONE = "SHMSTRUCT_GONE"  # the key was removed, or now holds something else
@@ -221,3 +225,73 @@ if #last > 0 then
 end
 return {{tonumber(redis.call('HGET', KEYS[2], 'appended')), id}}
 """
+
+
+def _check(fingerprint: bytes, metadata: str) -> str:
+    """Lua: refuse unless the hash ``metadata`` holds ``fingerprint`` (for reads, which carry no token)."""
+    return f"""
+if redis.call('HGET', {metadata}, '_fingerprint') ~= {_literal(fingerprint)} then
+  return redis.error_reply('{ERR_GONE}')
+end
+"""
+
+
+#: KEYS[1] the table's metadata hash, KEYS[2...] its columns; ARGV: fingerprint, description,
+#: rows, the column keys (one per line, for delete), then each column's bytes. 0 if any of the
+#: keys exists.
+CREATE_TABLE = """
+for i = 1, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    return 0
+  end
+end
+redis.call('HSET', KEYS[1], '_kind', 'table', '_fingerprint', ARGV[1], '_schema', ARGV[2], 'rows', ARGV[3],
+           '_columns', ARGV[4])
+for i = 2, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[i + 3])
+end
+return 1
+"""
+
+
+def read_columns(fingerprint: bytes) -> str:
+    """KEYS[1] a table's metadata, KEYS[2...] columns: their values, read together."""
+    return (
+        _check(fingerprint, "KEYS[1]")
+        + """
+local found = {}
+for i = 2, #KEYS do
+  found[i - 1] = redis.call('GET', KEYS[i]) or ''
+end
+return found
+"""
+    )
+
+
+def read_ranges(fingerprint: bytes) -> str:
+    """KEYS[1] a table's metadata, KEYS[2...] its columns; ARGV triplets: a column's index in KEYS,
+    the first and last byte. The byte ranges, read together."""
+    return (
+        _check(fingerprint, "KEYS[1]")
+        + """
+local found = {}
+for i = 1, #ARGV, 3 do
+  found[#found + 1] = redis.call('GETRANGE', KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2])
+end
+return found
+"""
+    )
+
+
+def write_ranges(fingerprint: bytes) -> str:
+    """KEYS[1] a table's metadata, KEYS[2] its lock, KEYS[3...] its columns; ARGV[1] the token,
+    then triplets: a column's index in KEYS, a byte offset, the bytes. All written, or none."""
+    return (
+        _guard(fingerprint, "KEYS[1]", "KEYS[2]")
+        + """
+for i = 2, #ARGV, 3 do
+  redis.call('SETRANGE', KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2])
+end
+return 1
+"""
+    )

@@ -29,6 +29,7 @@ from . import _scripts
 
 if TYPE_CHECKING:
     from ._log import RemoteLog
+    from ._table import RemoteTable
 
 __all__ = ["MAX_KEY_LENGTH", "Keys", "Store", "Target"]
 
@@ -40,6 +41,7 @@ MAX_KEY_LENGTH = 200
 #: The largest capacity of a log.
 MAX_CAPACITY = 2**40
 _KIND = b"struct"
+_KINDS = {_KIND: "struct", b"log": "log", b"table": "table"}  # what a key can hold, by its _kind
 
 
 class Keys:
@@ -211,7 +213,7 @@ class Store:
         keys = Keys(key)
         proxy_type = proxy_class(compiled)
         target = Target(self, keys, compiled)
-        kind, fingerprint, description, _, _ = self._metadata(keys, "struct")
+        kind, fingerprint, description, _, _, _ = self._metadata(keys, "struct")
         if kind != _KIND or fingerprint is None or description is None:
             raise SegmentError(f"Redis key {key!r} does not hold a shmstruct struct")
         if fingerprint != target.fingerprint:
@@ -254,7 +256,7 @@ class Store:
 
         compiled = schema_of(schema)
         keys = Keys(key)
-        kind, fingerprint, description, capacity, ring = self._metadata(keys, "log")
+        kind, fingerprint, description, capacity, ring, _ = self._metadata(keys, "log")
         if kind != b"log" or fingerprint is None or description is None or capacity is None:
             raise SegmentError(f"Redis key {key!r} does not hold a shmstruct log")
         if fingerprint != Target(self, keys, compiled).fingerprint:
@@ -262,26 +264,71 @@ class Store:
         log: RemoteLog[S] = make_log(self, keys, schema, int(capacity), ring == b"1")
         return log
 
+    def create_table(self, schema: type[S], key: str, /, rows: int) -> RemoteTable[S]:
+        """Create a table of ``rows`` records of ``schema`` at ``key``, each holding the defaults.
+
+        Raises:
+            SegmentExistsError: Something is already stored at ``key``.
+            StoreUnavailableError: The server cannot be reached.
+        """
+        from ._table import column_images, column_key, make_table
+
+        compiled = schema_of(schema)
+        keys = Keys(key)
+        if type(rows) is not int or not 1 <= rows <= MAX_CAPACITY:
+            raise ValueError(f"rows is a number from 1 to {MAX_CAPACITY:,}, got {short_repr(rows)}")
+        fingerprint = Target(self, keys, compiled).fingerprint
+        columns = [column_key(keys, f) for f in compiled.fields]
+        args: list[Any] = [fingerprint, description_text(compiled.description), str(rows), "\n".join(columns)]
+        args += column_images(compiled, rows)
+        if not self.run(_scripts.CREATE_TABLE, keys, (keys.meta, *columns), args):
+            raise SegmentExistsError(
+                f"Redis key {key!r} already holds something; use store.attach_table({compiled.name}, {key!r})"
+            )
+        table: RemoteTable[S] = make_table(self, keys, schema, rows)
+        return table
+
+    def attach_table(self, schema: type[S], key: str) -> RemoteTable[S]:
+        """The table of ``schema`` records at ``key``.
+
+        Raises:
+            SharedMemoryGoneError: Nothing is stored at ``key``.
+            SchemaMismatchError: The table holds another schema, or another version of this one.
+            SegmentError: ``key`` holds something that is not a shmstruct table.
+            StoreUnavailableError: The server cannot be reached.
+        """
+        from ._table import make_table
+
+        compiled = schema_of(schema)
+        keys = Keys(key)
+        _, fingerprint, description, _, _, rows = self._metadata(keys, "table")
+        if fingerprint is None or description is None or rows is None:
+            raise SegmentError(f"Redis key {key!r} does not hold a shmstruct table")
+        if fingerprint != Target(self, keys, compiled).fingerprint:
+            raise self._mismatch(keys, description, schema)
+        table: RemoteTable[S] = make_table(self, keys, schema, int(rows))
+        return table
+
     def _metadata(self, keys: Keys, wanted: str) -> list[bytes | None]:
-        """[kind, fingerprint, description, capacity, ring] of what ``keys`` hold (a struct keeps
-        them in its hash, a log in its metadata hash).
+        """[kind, fingerprint, description, capacity, ring, rows] of what ``keys`` hold (a struct
+        keeps them in its hash, a log or a table in its metadata hash).
 
         Raises:
             SharedMemoryGoneError: Nothing is stored there.
             SegmentError: Something that is not ``wanted`` (a struct or a log) is.
         """
-        fields = ["_kind", "_fingerprint", "_schema", "capacity", "ring"]
+        fields = ["_kind", "_fingerprint", "_schema", "capacity", "ring", "rows"]
         with self.errors(keys):
             data_type = self.client.type(keys.data)
             holder = keys.data if data_type == b"hash" else keys.meta
             found: list[bytes | None] = self.client.hmget(holder, fields)
         if found[0] is None and data_type == b"none":
             raise SharedMemoryGoneError(f"no {wanted} is stored at Redis key {keys.key!r} (never created, or deleted)")
-        held = {_KIND: "struct", b"log": "log"}.get(found[0] or b"")
+        held = _KINDS.get(found[0] or b"")
         if held is None:
             raise SegmentError(f"Redis key {keys.key!r} holds a Redis {data_type.decode()}, not a shmstruct {wanted}")
         if held != wanted:
-            other = "attach_log" if held == "log" else "attach"
+            other = {"log": "attach_log", "table": "attach_table"}.get(held, "attach")
             raise SegmentError(f"Redis key {keys.key!r} holds a shmstruct {held}, not a {wanted}: use store.{other}()")
         return found
 
@@ -292,11 +339,13 @@ class Store:
             return bool(self.client.exists(keys.data))
 
     def delete(self, key: str) -> None:
-        """Delete the struct or log at ``key`` and its lock (proxies of it then raise
+        """Delete the struct, log or table at ``key`` and its lock (proxies of it then raise
         ``SharedMemoryGoneError``). Deleting a key that holds nothing does nothing."""
         keys = Keys(key)
         with self.errors(keys):
-            self.client.delete(keys.data, keys.meta, keys.lock, keys.fence, keys.wake)
+            columns = self.client.hget(keys.meta, "_columns")  # a table's
+            extra = columns.decode().split("\n") if columns else []
+            self.client.delete(keys.data, keys.meta, keys.lock, keys.fence, keys.wake, *extra)
 
     def lock_of(self, keys: Keys) -> Any:
         """The one lock object of ``keys`` in this process (every proxy of the struct shares it)."""
@@ -362,7 +411,7 @@ class Store:
             kind, description = self.client.hmget(holder, ["_kind", "_schema"])
         if kind is None and data_type == b"none":
             raise SharedMemoryGoneError(f"the struct or log at Redis key {keys.key!r} was deleted")
-        held = {_KIND: "a struct", b"log": "a log"}.get(kind or b"")
+        held = {"struct": "a struct", "log": "a log", "table": "a table"}.get(_KINDS.get(kind or b"", ""))
         raise SchemaMismatchError(
             f"Redis key {keys.key!r} was replaced: it now holds "
             + (f"{held} of {_schema_name(description)}" if held else "something that is not shmstruct's")
