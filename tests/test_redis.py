@@ -628,3 +628,22 @@ def test_table_writes_under_an_expired_lease_are_refused(store: Any, redis_url: 
             lock.release()
     assert tasks[0].done == 0
     store.delete(name)
+
+
+def child_adds_once(url: str, name: str) -> None:
+    with shmstruct.redis.connect(url) as store:
+        store.attach(Counter, name).hits.add(3)
+
+
+def test_atomic_wait_wakes_when_another_process_changes_the_value(ctx: BaseContext, store: Any, redis_url: str) -> None:
+    name = key("r-atomic-wait")
+    counter = store.create(Counter, name)
+    assert not counter.hits.wait(0, timeout=0.01)
+    child = ctx.Process(target=child_adds_once, args=(redis_url, name))
+    child.start()
+    assert counter.hits.wait(0)  # no timeout: returns only because the value changed
+    assert counter.hits.load() == 3
+    child.join(JOIN_TIMEOUT)
+    assert child.exitcode == 0
+    assert counter.hits.wait(0, timeout=0)  # differs already: at once
+    store.delete(name)

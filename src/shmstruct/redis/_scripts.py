@@ -62,14 +62,19 @@ end
 """
 
 
-def _set_pairs(first: int) -> str:
-    """Lua: set the field / value pairs of ARGV from ``first`` on in the hash KEYS[1]; return 1.
-    (One HSET per pair: unpacking thousands of arguments at once would overflow Lua's C stack.)"""
+#: Lua: tell the struct's waiters (``RemoteAtomic.wait``) that it changed. Free when none listens.
+_CHANGED = "redis.call('PUBLISH', KEYS[1] .. ':changed', '')\n"
+
+
+def _set_pairs(first: int, then: str = "") -> str:
+    """Lua: set the field / value pairs of ARGV from ``first`` on in the hash KEYS[1], run
+    ``then``, return 1. (One HSET per pair: unpacking thousands of arguments at once would
+    overflow Lua's C stack.)"""
     return f"""
 for i = {first}, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
 end
-return 1
+{then}return 1
 """
 
 
@@ -85,7 +90,7 @@ redis.call('HSET', KEYS[1], '_kind', ARGV[1], '_fingerprint', ARGV[2], '_schema'
 def write(fingerprint: bytes) -> str:
     """KEYS[1] a struct's hash, KEYS[2] its lock; ARGV[1] the token, then field / value pairs:
     all written, or (an error) none."""
-    return _guard(fingerprint, "KEYS[1]", "KEYS[2]") + _set_pairs(2)
+    return _guard(fingerprint, "KEYS[1]", "KEYS[2]") + _set_pairs(2, _CHANGED)
 
 
 def add(fingerprint: bytes, field: str, low: int | None, high: int | None) -> str:
@@ -112,7 +117,7 @@ local done = redis.pcall('HINCRBY', KEYS[1], {_literal(field)}, ARGV[2])
 if type(done) == 'table' and done.err then
   return redis.error_reply('{ERR_RANGE}')
 end
-return old
+{_CHANGED}return old
 """
     )
 
@@ -124,7 +129,7 @@ def exchange(fingerprint: bytes, field: str) -> str:
         + f"""
 local old = redis.call('HGET', KEYS[1], {_literal(field)})
 redis.call('HSET', KEYS[1], {_literal(field)}, ARGV[2])
-return old
+{_CHANGED}return old
 """
     )
 
@@ -139,7 +144,7 @@ local old = redis.call('HGET', KEYS[1], {_literal(field)})
 if old == ARGV[3] then
   redis.call('HSET', KEYS[1], {_literal(field)}, ARGV[2])
 end
-return old
+{_CHANGED}return old
 """
     )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -263,6 +264,39 @@ class RemoteAtomic:
         target = self._target
         token = target.store.token_of(target.keys)
         return int(target.store.run(source, target.keys, target.guarded, [token, *args]))
+
+    def wait(self, old: int, timeout: float | None = None) -> bool:
+        """Sleep until the value differs from ``old`` (``True``) or ``timeout`` seconds pass
+        (``False``); returns at once if it differs already. The sleep is on the server: every
+        write of the struct through shmstruct publishes on the struct's channel, which this
+        subscribes to before it reads the value, so a change cannot slip in between."""
+        target = self._target
+        keys = target.keys
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with target.store.errors(keys):
+            listener = target.store.client.pubsub(ignore_subscribe_messages=True)
+        try:
+            with target.store.errors(keys):
+                listener.subscribe(f"{keys.data}:changed")
+            while True:
+                if self.load() != old:
+                    return True
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                with target.store.errors(keys):
+                    # Wake at least every few seconds to look again (a change made by another
+                    # program, which does not publish); never a busy loop.
+                    listener.get_message(timeout=5.0 if left is None else min(left, 5.0))
+        finally:
+            listener.close()
+
+    def notify_all(self) -> None:
+        """Wake every ``wait`` on this struct (shmstruct's writes do it themselves; this is for
+        changes made another way, such as a raw ``HSET``)."""
+        target = self._target
+        with target.store.errors(target.keys):
+            target.store.client.publish(f"{target.keys.data}:changed", "")
 
     def __int__(self) -> int:
         return self.load()
