@@ -13,6 +13,8 @@ from typing import Annotated, Any
 import numpy as np
 import pytest
 from helpers import JOIN_TIMEOUT, unique_name, wait_until
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from numpy.typing import NDArray
 from redis_helpers import RedisServer
 
@@ -647,3 +649,53 @@ def test_atomic_wait_wakes_when_another_process_changes_the_value(ctx: BaseConte
     assert child.exitcode == 0
     assert counter.hits.wait(0, timeout=0)  # differs already: at once
     store.delete(name)
+
+
+# --------------------------------------------------------------------------- hostile data
+
+
+@pytest.fixture(scope="module")
+def fuzzed(redis_url: str) -> Any:
+    """One struct whose hash entries the fuzz test overwrites with anything."""
+    with shmstruct.redis.connect(redis_url) as connected:
+        name = key("r-fuzz")
+        job = connected.create(Job, name)
+        yield connected, name, job
+        connected.delete(name)
+
+
+_ENTRIES = [
+    "steps",
+    "small",
+    "big",
+    "ok",
+    "half",
+    "ratio",
+    "code",
+    "label",
+    "hits",
+    "count32",
+    "grid",
+    "flags",
+    "where.x",
+]
+
+
+@given(
+    entry=st.sampled_from(_ENTRIES), raw=st.binary(max_size=80) | st.sampled_from([b"nan", b"-0", b"1e999", b"0x10"])
+)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_bytes_in_an_entry_are_a_value_or_a_clear_error(fuzzed: Any, entry: str, raw: bytes) -> None:
+    store, name, job = fuzzed
+    hash_key = f"shmstruct:{{{name}}}"
+    good = store.client.hget(hash_key, entry)
+    store.client.hset(hash_key, entry, raw)
+    try:
+        snap = shmstruct.snapshot(job)
+    except shmstruct.SegmentError as exc:
+        assert "damaged" in str(exc) and repr(entry) in str(exc)
+    else:  # accepted: a value the field holds, which a checked write takes back
+        field = entry.split(".")[0]
+        shmstruct.update(job, **{field: getattr(snap, field)})
+    finally:
+        store.client.hset(hash_key, entry, good)
