@@ -10,21 +10,22 @@ capacity in the same step. A reader waits for new rows on the server (``XREAD BL
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._errors import LogFullError, SegmentError
-from .._schema import Schema, schema_of
+from .._schema import Schema
 from . import _scripts
+from ._store import Records
 
 if TYPE_CHECKING:
-    from ._store import Keys, Store, Target
+    from ._store import Target
 
 __all__ = ["RemoteLog"]
 
 S = TypeVar("S")
 
 
-class RemoteLog(Generic[S]):
+class RemoteLog(Records[S]):
     """A bounded append-only log of ``S`` records in Redis (see :meth:`Store.create_log`).
 
     ``len(log)`` is the number of rows held, ``appended`` the number of appends ever made;
@@ -33,7 +34,7 @@ class RemoteLog(Generic[S]):
     """
 
     def __init__(self, target: Target, capacity: int, ring: bool) -> None:
-        self._target = target
+        super().__init__(target)
         self._capacity = capacity
         self._ring = ring
 
@@ -43,18 +44,6 @@ class RemoteLog(Generic[S]):
             f"<{kind}log of {self._target.schema.name} at Redis key {self._target.keys.key!r}, "
             f"capacity {self._capacity:,}>"
         )
-
-    @property
-    def schema(self) -> type[S]:
-        """The schema class of the rows."""
-        cls: type[S] = self._target.schema.cls
-        return cls
-
-    @property
-    def lock(self) -> Any:
-        """The lock of the whole table or log: a lease with a fencing token (see ``RemoteLock``);
-        writes made while holding it are fenced."""
-        return self._target.store.lock_of(self._target.keys)
 
     @property
     def capacity(self) -> int:
@@ -149,10 +138,3 @@ def _records(schema: Schema, rows: list[bytes], np: Any) -> Any:
     if any(len(row) != size for row in rows):
         raise SegmentError(f"a row of a {schema.name} log is not {size} bytes long: the log is damaged")
     return np.frombuffer(b"".join(rows), dtype=schema.dtype).copy()
-
-
-def make_log(store: Store, keys: Keys, schema: type[Any], capacity: int, ring: bool) -> Any:
-    """The proxy of a log whose keys and metadata are known good."""
-    from ._store import Target
-
-    return RemoteLog(Target(store, keys, schema_of(schema)), capacity, ring)

@@ -8,7 +8,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, ParamSpec, TypeVar, cast
 
 import redis
 import redis.exceptions
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from ._log import RemoteLog
     from ._table import RemoteTable
 
-__all__ = ["MAX_KEY_LENGTH", "Keys", "Store", "Target"]
+__all__ = ["MAX_CAPACITY", "MAX_KEY_LENGTH", "Keys", "Records", "Store", "Target"]
 
 S = TypeVar("S")
 P = ParamSpec("P")
@@ -111,6 +111,25 @@ class Target:
         if raw.get(b"_fingerprint") != self.fingerprint:
             self.store.gone(self.keys)
         return {key.decode("utf-8", "surrogateescape"): value for key, value in raw.items()}
+
+
+class Records(Generic[S]):
+    """What a log and a table of ``S`` records in Redis share: their target, schema and lock."""
+
+    def __init__(self, target: Target) -> None:
+        self._target = target
+
+    @property
+    def schema(self) -> type[S]:
+        """The schema class of the rows."""
+        cls: type[S] = self._target.schema.cls
+        return cls
+
+    @property
+    def lock(self) -> Any:
+        """The lock of the whole table or log: a lease with a fencing token (see ``RemoteLock``);
+        writes made while holding it are fenced."""
+        return self._target.store.lock_of(self._target.keys)
 
 
 class Store:
@@ -209,15 +228,8 @@ class Store:
         """
         from ._struct import proxy_class
 
-        compiled = schema_of(schema)
-        keys = Keys(key)
-        proxy_type = proxy_class(compiled)
-        target = Target(self, keys, compiled)
-        kind, fingerprint, description, _, _, _ = self._metadata(keys, "struct")
-        if kind != _KIND or fingerprint is None or description is None:
-            raise SegmentError(f"Redis key {key!r} does not hold a shmstruct struct")
-        if fingerprint != target.fingerprint:
-            raise self._mismatch(keys, description, schema)
+        proxy_type = proxy_class(schema_of(schema))  # refuses a schema the store cannot hold
+        target, _ = self._attached(schema, key, "struct")
         return cast(S, proxy_type(target, ""))
 
     def create_log(self, schema: type[S], key: str, /, capacity: int, *, ring: bool = False) -> RemoteLog[S]:
@@ -228,20 +240,23 @@ class Store:
             SegmentExistsError: Something is already stored at ``key``.
             StoreUnavailableError: The server cannot be reached.
         """
-        from ._log import make_log
+        from ._log import RemoteLog
 
         compiled = schema_of(schema)
         keys = Keys(key)
-        if type(capacity) is not int or not 1 <= capacity <= MAX_CAPACITY:
-            raise ValueError(f"capacity is a number of rows from 1 to {MAX_CAPACITY:,}, got {short_repr(capacity)}")
-        fingerprint = Target(self, keys, compiled).fingerprint
-        args = [fingerprint, description_text(compiled.description), str(capacity), "1" if ring else "0"]
+        _check_count(capacity, "capacity")
+        target = Target(self, keys, compiled)
+        args = [
+            target.fingerprint,
+            description_text(compiled.description),
+            str(capacity),
+            "1" if ring else "0",
+        ]
         if not self.run(_scripts.CREATE_LOG, keys, (keys.data, keys.meta), args):
             raise SegmentExistsError(
                 f"Redis key {key!r} already holds something; use store.attach_log({compiled.name}, {key!r}) to use it"
             )
-        log: RemoteLog[S] = make_log(self, keys, schema, capacity, ring)
-        return log
+        return RemoteLog(target, capacity, ring)
 
     def attach_log(self, schema: type[S], key: str) -> RemoteLog[S]:
         """The log of ``schema`` records at ``key``.
@@ -252,17 +267,10 @@ class Store:
             SegmentError: ``key`` holds something that is not a shmstruct log.
             StoreUnavailableError: The server cannot be reached.
         """
-        from ._log import make_log
+        from ._log import RemoteLog
 
-        compiled = schema_of(schema)
-        keys = Keys(key)
-        kind, fingerprint, description, capacity, ring, _ = self._metadata(keys, "log")
-        if kind != b"log" or fingerprint is None or description is None or capacity is None:
-            raise SegmentError(f"Redis key {key!r} does not hold a shmstruct log")
-        if fingerprint != Target(self, keys, compiled).fingerprint:
-            raise self._mismatch(keys, description, schema)
-        log: RemoteLog[S] = make_log(self, keys, schema, int(capacity), ring == b"1")
-        return log
+        target, metadata = self._attached(schema, key, "log")
+        return RemoteLog(target, _count(metadata["capacity"], key), metadata["ring"] == b"1")
 
     def create_table(self, schema: type[S], key: str, /, rows: int) -> RemoteTable[S]:
         """Create a table of ``rows`` records of ``schema`` at ``key``, each holding the defaults.
@@ -271,22 +279,25 @@ class Store:
             SegmentExistsError: Something is already stored at ``key``.
             StoreUnavailableError: The server cannot be reached.
         """
-        from ._table import column_images, column_key, make_table
+        from ._table import RemoteTable, column_images, column_key
 
         compiled = schema_of(schema)
         keys = Keys(key)
-        if type(rows) is not int or not 1 <= rows <= MAX_CAPACITY:
-            raise ValueError(f"rows is a number from 1 to {MAX_CAPACITY:,}, got {short_repr(rows)}")
-        fingerprint = Target(self, keys, compiled).fingerprint
+        _check_count(rows, "rows")
         columns = [column_key(keys, f) for f in compiled.fields]
-        args: list[Any] = [fingerprint, description_text(compiled.description), str(rows), "\n".join(columns)]
+        target = Target(self, keys, compiled)
+        args: list[Any] = [
+            target.fingerprint,
+            description_text(compiled.description),
+            str(rows),
+            "\n".join(columns),
+        ]
         args += column_images(compiled, rows)
         if not self.run(_scripts.CREATE_TABLE, keys, (keys.meta, *columns), args):
             raise SegmentExistsError(
                 f"Redis key {key!r} already holds something; use store.attach_table({compiled.name}, {key!r})"
             )
-        table: RemoteTable[S] = make_table(self, keys, schema, rows)
-        return table
+        return RemoteTable(target, rows)
 
     def attach_table(self, schema: type[S], key: str) -> RemoteTable[S]:
         """The table of ``schema`` records at ``key``.
@@ -297,21 +308,32 @@ class Store:
             SegmentError: ``key`` holds something that is not a shmstruct table.
             StoreUnavailableError: The server cannot be reached.
         """
-        from ._table import make_table
+        from ._table import RemoteTable
 
-        compiled = schema_of(schema)
-        keys = Keys(key)
-        _, fingerprint, description, _, _, rows = self._metadata(keys, "table")
-        if fingerprint is None or description is None or rows is None:
-            raise SegmentError(f"Redis key {key!r} does not hold a shmstruct table")
-        if fingerprint != Target(self, keys, compiled).fingerprint:
-            raise self._mismatch(keys, description, schema)
-        table: RemoteTable[S] = make_table(self, keys, schema, int(rows))
-        return table
+        target, metadata = self._attached(schema, key, "table")
+        return RemoteTable(target, _count(metadata["rows"], key))
 
-    def _metadata(self, keys: Keys, wanted: str) -> list[bytes | None]:
-        """[kind, fingerprint, description, capacity, ring, rows] of what ``keys`` hold (a struct
-        keeps them in its hash, a log or a table in its metadata hash).
+    def _attached(self, schema: type[Any], key: str, wanted: str) -> tuple[Target, dict[str, bytes | None]]:
+        """The target of the ``wanted`` (struct, log, table) of ``schema`` at ``key``, after
+        checking what the key holds, and its metadata.
+
+        Raises:
+            SharedMemoryGoneError: Nothing is stored at ``key``.
+            SchemaMismatchError: It holds another schema, or another version of this one.
+            SegmentError: It holds something else, or damaged metadata.
+        """
+        target = Target(self, Keys(key), schema_of(schema))
+        metadata = self._metadata(target.keys, wanted)
+        description = metadata["_schema"]
+        if metadata["_fingerprint"] is None or description is None:
+            raise SegmentError(f"Redis key {key!r} does not hold a shmstruct {wanted}: its metadata is damaged")
+        if metadata["_fingerprint"] != target.fingerprint:
+            raise self._mismatch(target.keys, description, schema)
+        return target, metadata
+
+    def _metadata(self, keys: Keys, wanted: str) -> dict[str, bytes | None]:
+        """The metadata of what ``keys`` hold (a struct keeps it in its hash, a log or a table in
+        its metadata hash): ``_kind``, ``_fingerprint``, ``_schema``, ``capacity``, ``ring``, ``rows``.
 
         Raises:
             SharedMemoryGoneError: Nothing is stored there.
@@ -330,7 +352,7 @@ class Store:
         if held != wanted:
             other = {"log": "attach_log", "table": "attach_table"}.get(held, "attach")
             raise SegmentError(f"Redis key {keys.key!r} holds a shmstruct {held}, not a {wanted}: use store.{other}()")
-        return found
+        return dict(zip(fields, found, strict=True))
 
     def exists(self, key: str) -> bool:
         """Whether anything is stored at ``key``."""
@@ -444,3 +466,23 @@ def _schema_name(description: bytes | None) -> str:
     except (ValueError, AttributeError):
         name = None
     return f"schema {name!r}" if isinstance(name, str) else "a damaged description"
+
+
+def _check_count(value: Any, what: str) -> None:
+    if type(value) is not int or not 1 <= value <= MAX_CAPACITY:
+        raise ValueError(f"{what} is a number of rows from 1 to {MAX_CAPACITY:,}, got {short_repr(value)}")
+
+
+def _count(stored: bytes | None, key: str) -> int:
+    """A log's capacity or a table's row count as its metadata holds it.
+
+    Raises:
+        SegmentError: It is not a count.
+    """
+    try:
+        count = int(stored or b"")
+    except ValueError:
+        count = 0
+    if not 1 <= count <= MAX_CAPACITY:
+        raise SegmentError(f"Redis key {key!r} holds damaged metadata: {short_repr(stored)} is not a number of rows")
+    return count

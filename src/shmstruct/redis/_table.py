@@ -11,15 +11,16 @@ one script that reads every column at once.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._errors import FieldTypeError, SegmentError, short_repr
 from .._kinds import Field
-from .._schema import Schema, from_buffer, schema_of
+from .._schema import Schema, from_buffer
 from . import _scripts
+from ._store import Records
 
 if TYPE_CHECKING:
-    from ._store import Keys, Store, Target
+    from ._store import Keys, Target
 
 __all__ = ["RemoteRow", "RemoteTable"]
 
@@ -31,7 +32,7 @@ def column_key(keys: Keys, field: Field) -> str:
     return f"{keys.data}:col:{field.name}"
 
 
-class RemoteTable(Generic[S]):
+class RemoteTable(Records[S]):
     """A table of ``rows`` records of ``S`` in Redis (see :meth:`Store.create_table`).
 
     ``t[i]`` is a proxy of row ``i`` (read and write its fields as a struct's);
@@ -40,7 +41,7 @@ class RemoteTable(Generic[S]):
     """
 
     def __init__(self, target: Target, rows: int) -> None:
-        self._target = target
+        super().__init__(target)
         self._rows = rows
         schema = target.schema
         self._columns = {f.name: column_key(target.keys, f) for f in schema.fields}
@@ -48,18 +49,6 @@ class RemoteTable(Generic[S]):
 
     def __repr__(self) -> str:
         return f"<table of {self._rows:,} {self._target.schema.name} rows at Redis key {self._target.keys.key!r}>"
-
-    @property
-    def schema(self) -> type[S]:
-        """The schema class of the rows."""
-        cls: type[S] = self._target.schema.cls
-        return cls
-
-    @property
-    def lock(self) -> Any:
-        """The lock of the whole table or log: a lease with a fencing token (see ``RemoteLock``);
-        writes made while holding it are fenced."""
-        return self._target.store.lock_of(self._target.keys)
 
     def __len__(self) -> int:
         return self._rows
@@ -256,13 +245,6 @@ def _row_class(schema: Schema) -> type[RemoteRow]:
             namespace[field.name] = _Cell(field)
         found = _row_classes.setdefault(schema, type(f"Remote{schema.name}Row", (RemoteRow,), namespace))
     return found
-
-
-def make_table(store: Store, keys: Keys, schema: type[Any], rows: int) -> Any:
-    """The proxy of a table whose keys and metadata are known good."""
-    from ._store import Target
-
-    return RemoteTable(Target(store, keys, schema_of(schema)), rows)
 
 
 def column_images(schema: Schema, rows: int) -> list[bytes]:
