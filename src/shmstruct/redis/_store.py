@@ -38,15 +38,16 @@ P = ParamSpec("P")
 
 #: The longest key ``create`` and ``attach`` take (characters).
 MAX_KEY_LENGTH = 200
-#: The largest capacity of a log.
+#: The largest capacity of a log, and the most rows of a table.
 MAX_CAPACITY = 2**40
 _KIND = b"struct"
 _KINDS = {_KIND: "struct", b"log": "log", b"table": "table"}  # what a key can hold, by its _kind
 
 
 class Keys:
-    """The Redis keys of the struct or log named ``key``: its hash (a log's stream), its lock, the
-    lock's fencing counter and wake-up list, and a log's metadata. They share one hash tag
+    """The Redis keys of the struct, log or table named ``key``: its hash (a log's stream), its
+    lock, the lock's fencing counter and wake-up list, and a log's or table's metadata (a table's
+    columns have keys of their own, named after it). They share one hash tag
     (``{key}``), so that Redis Cluster keeps them in one slot and a script may use them together."""
 
     __slots__ = ("data", "fence", "key", "lock", "meta", "wake")
@@ -63,7 +64,7 @@ class Keys:
         self.lock = f"{self.data}:lock"
         self.fence = f"{self.data}:fence"
         self.wake = f"{self.data}:wake"
-        self.meta = f"{self.data}:meta"  # a log's metadata (a struct keeps its own in its hash)
+        self.meta = f"{self.data}:meta"  # a log's or table's (a struct keeps its own in its hash)
 
 
 class Target:
@@ -158,12 +159,11 @@ class Store:
         shared between threads, nor with a forked child, which gets new ones.)"""
         own = self._own.__dict__.get("client")
         if own is None or self._own.pid != os.getpid():
-            import redis
-
-            own = self._own.client = redis.Redis(
-                connection_pool=self._shared.connection_pool, single_connection_client=True
-            )
-            self._own.pid = os.getpid()
+            try:  # it connects at once
+                own = redis.Redis(connection_pool=self._shared.connection_pool, single_connection_client=True)
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+                raise StoreUnavailableError(f"the Redis server of {self!r} cannot be reached: {exc}") from None
+            self._own.client, self._own.pid = own, os.getpid()
             with self._locks_guard:
                 self._owned.append(own)
         return own
@@ -413,7 +413,7 @@ class Store:
         if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
             raise StoreUnavailableError(f"the Redis server of {self!r} cannot be reached: {exc}") from None
         message = str(exc)
-        if message.startswith(_scripts.ERR_GONE):
+        if message.startswith((_scripts.ERR_GONE, "WRONGTYPE")):  # deleted, or now something else
             self.gone(keys)
         if message.startswith(_scripts.ERR_LEASE):
             raise LeaseExpiredError(
