@@ -699,3 +699,110 @@ def test_any_bytes_in_an_entry_are_a_value_or_a_clear_error(fuzzed: Any, entry: 
         shmstruct.update(job, **{field: getattr(snap, field)})
     finally:
         store.client.hset(hash_key, entry, good)
+
+
+# --------------------------------------------------------------------------- found by an attack on the store
+
+
+def test_waits_outlast_the_connections_read_timeout(store: Any, redis_url: str) -> None:
+    name = key("r-long-wait")
+    log = store.create_log(Event, name, capacity=3)
+    with shmstruct.redis.connect(redis_url, socket_timeout=0.2) as impatient:
+        theirs = impatient.attach_log(Event, name)
+        assert not theirs.wait(0, timeout=0.7)  # longer than the read timeout: no error
+        counter = impatient.create(Counter, key("r-long-wait-c"))
+        assert not counter.hits.wait(0, timeout=0.7)
+        impatient.delete(key("r-long-wait-c"))
+    log.append(seq=1)
+    store.delete(name)
+
+
+def test_threads_do_not_keep_connections(store: Any) -> None:
+    name = key("r-threads")
+    pair = store.create(Pair, name, a=1)
+    seen = []
+    for _ in range(150):  # more than redis-py's pool holds at once
+        thread = threading.Thread(target=lambda: seen.append(pair.a))
+        thread.start()
+        thread.join(JOIN_TIMEOUT)
+    assert seen == [1] * 150
+    store.delete(name)
+
+
+def test_a_forked_child_does_not_hold_its_parents_lock(store: Any) -> None:
+    import multiprocessing as mp
+
+    name = key("r-fork-lock")
+    pair = store.create(Pair, name)
+    _inherited[:] = [store, name]
+    ctx = mp.get_context("fork")
+    done = ctx.Queue()
+    with pair.lock:
+        child = ctx.Process(target=child_tries_the_lock, args=(done,))
+        child.start()
+        assert done.get(timeout=JOIN_TIMEOUT) == (False, None)
+        child.join(JOIN_TIMEOUT)
+    assert child.exitcode == 0
+    _inherited.clear()
+    store.delete(name)
+
+
+def child_tries_the_lock(done: Any) -> None:
+    store, name = _inherited
+    lock = store.attach(Pair, name).lock
+    done.put((lock.acquire(blocking=False), lock.token))
+
+
+def test_every_kind_counts_as_existing_and_is_never_overwritten(store: Any) -> None:
+    table, log = key("r-exists-t"), key("r-exists-l")
+    store.create_table(Pair, table, rows=2)
+    store.create_log(Pair, log, capacity=2)
+    assert store.exists(table) and store.exists(log)
+    for name in (table, log):
+        with pytest.raises(shmstruct.SegmentExistsError):
+            store.create(Pair, name)
+        with pytest.raises(shmstruct.SegmentExistsError):
+            store.create_table(Pair, name, rows=2)
+    struct = key("r-exists-s")
+    store.create(Pair, struct)
+    with pytest.raises(shmstruct.SegmentExistsError):
+        store.create_table(Pair, struct, rows=2)
+    for name in (table, log, struct):
+        store.delete(name)
+        assert not store.exists(name)
+
+
+def test_a_deleted_or_replaced_log_is_never_read_as_rows(store: Any) -> None:
+    name = key("r-log-gone")
+    log = store.create_log(Event, name, capacity=3)
+    log.append(seq=1)
+    store.delete(name)
+    with pytest.raises(shmstruct.SharedMemoryGoneError):
+        log.snapshot()
+    store.create_log(Pair, name, capacity=3).append(a=1)
+    with pytest.raises(shmstruct.SchemaMismatchError):
+        log.snapshot()
+    store.delete(name)
+
+
+class Unicode(SharedStruct):
+    zähler: Atomic[int] = atomic()
+
+
+def test_atomic_operations_take_any_field_name_and_any_integer(store: Any) -> None:
+    name = key("r-unicode")
+    counter = store.create(Unicode, name)
+    assert counter.zähler.add(np.int64(2)) == 0 and counter.zähler.sub(1) == 2
+    assert counter.zähler.compare_exchange(np.int32(1), 5) and counter.zähler.exchange(6) == 5
+    with pytest.raises(shmstruct.FieldTypeError):
+        counter.zähler.add(1.5)
+    store.delete(name)
+
+
+def test_foreign_types_in_our_keys_are_clear_errors(store: Any) -> None:
+    name = key("r-foreign")
+    store.client.set(f"shmstruct:{{{name}}}:meta", "junk")
+    with pytest.raises(shmstruct.SegmentError):
+        store.attach(Pair, name)
+    store.delete(name)
+    assert not store.exists(name)

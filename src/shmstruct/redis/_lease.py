@@ -12,6 +12,7 @@ when the holder's lease ends.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,7 @@ class RemoteLock:
         self._depth = 0
         self._token = b""
         self._local = threading.Lock()  # threads of this process queue here before asking the server
+        self._pid = os.getpid()
 
     def __repr__(self) -> str:
         state = f"held (token {self._token.decode()})" if self._owner is not None else "not held here"
@@ -44,11 +46,21 @@ class RemoteLock:
     @property
     def token(self) -> int | None:
         """The fencing token of the current holding (this thread's), or ``None``."""
+        self._after_fork()
         return int(self._token) if self._owner == threading.get_ident() else None
 
     def held_token(self) -> bytes:
         """The token writes of this thread carry (``b""`` when it does not hold the lock)."""
+        self._after_fork()
         return self._token if self._owner == threading.get_ident() else b""
+
+    def _after_fork(self) -> None:
+        """In a forked child, forget the parent's holding: the child holds nothing (the lock is
+        still the parent's on the server), and its threads have not queued here."""
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._owner, self._depth, self._token = None, 0, b""
+            self._local = threading.Lock()
 
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
         """Take the lock for ``lease`` seconds (the store's); re-entrant for the holding thread.
@@ -60,6 +72,7 @@ class RemoteLock:
         Returns:
             Whether the lock was taken.
         """
+        self._after_fork()
         me = threading.get_ident()
         if self._owner == me:
             self._depth += 1
@@ -97,8 +110,9 @@ class RemoteLock:
                 if left <= 0:
                     return None
                 wait = min(wait, left)
+            cap = store.block_slice
             with store.errors(keys):
-                store.client.blpop([keys.wake], timeout=max(wait, 0.001))
+                store.client.blpop([keys.wake], timeout=max(wait if cap is None else min(wait, cap), 0.001))
 
     def release(self) -> None:
         """Release the lock (the outermost release of a re-entrant holding).
@@ -108,6 +122,7 @@ class RemoteLock:
             LeaseExpiredError: The lease had passed: another process may have held the lock
                 meanwhile (the writes made after that were refused).
         """
+        self._after_fork()
         if self._owner != threading.get_ident():
             raise RuntimeError(f"cannot release the lock of Redis key {self._keys.key!r}: this thread does not hold it")
         self._depth -= 1

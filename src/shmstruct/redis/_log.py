@@ -93,9 +93,9 @@ class RemoteLog(Records[S]):
         import numpy as np
 
         target = self._target
-        with target.store.errors(target.keys):
-            entries = target.store.client.xrange(target.keys.data)
-        return _records(target.schema, [fields.get(b"row", b"") for _, fields in entries], np)
+        keys = target.keys
+        rows = target.store.run(target.script(_scripts.log_rows), keys, (keys.data, keys.meta), [])
+        return _records(target.schema, rows, np)
 
     def models(self) -> list[Any]:
         """The held rows as snapshot models, oldest first."""
@@ -115,13 +115,12 @@ class RemoteLog(Records[S]):
             appended, last_id = self._state()
             if appended > seen:
                 return True
-            if deadline is None:
-                block = 0  # forever
-            else:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                block = max(1, round(left * 1000))
+            # Wake at least every few seconds to look again (a deleted log sends no entry).
+            left = 5.0 if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                return False
+            cap = target.store.block_slice
+            block = max(1, round(min(left, 5.0, cap if cap is not None else 5.0) * 1000))
             with target.store.errors(target.keys):
                 target.store.client.xread({target.keys.data: last_id}, count=1, block=block)
 
@@ -135,6 +134,8 @@ class RemoteLog(Records[S]):
 
 def _records(schema: Schema, rows: list[bytes], np: Any) -> Any:
     size = schema.size
+    if size == 0:
+        return np.zeros(len(rows), dtype=schema.dtype)
     if any(len(row) != size for row in rows):
         raise SegmentError(f"a row of a {schema.name} log is not {size} bytes long: the log is damaged")
     return np.frombuffer(b"".join(rows), dtype=schema.dtype).copy()

@@ -28,6 +28,7 @@ __all__ = [
     "append",
     "compare_exchange",
     "exchange",
+    "log_rows",
     "log_state",
     "read_columns",
     "read_ranges",
@@ -41,11 +42,10 @@ ERR_RANGE = "SHMSTRUCT_RANGE"  # an atomic operation would leave the field's ran
 
 
 def _literal(text: str | bytes) -> str:
-    """A Lua string literal of ``text`` (a fingerprint in hex, a field key: plain ASCII)."""
-    value = text.decode() if isinstance(text, bytes) else text
-    if not value.isascii() or not value.isprintable() or "'" in value or "\\" in value:
-        raise ValueError(f"not a plain ASCII name: {value!r}")
-    return f"'{value}'"
+    """A Lua string literal of ``text`` (a fingerprint, a field key): every byte but ASCII letters
+    and digits as a decimal escape, so any name is safe."""
+    data = text if isinstance(text, bytes) else text.encode("utf-8")
+    return "'" + "".join(chr(b) if chr(b).isalnum() and b < 128 else f"\\{b:03d}" for b in data) + "'"
 
 
 def _guard(fingerprint: bytes, metadata: str, lock: str) -> str:
@@ -78,9 +78,10 @@ end
 """
 
 
-#: KEYS[1] the hash; ARGV: kind, fingerprint, description, then field / value pairs. 0 if the key exists.
+#: KEYS[1] the hash, KEYS[2] the metadata key of a log or table of that name; ARGV: kind,
+#: fingerprint, description, then field / value pairs. 0 if either key exists.
 CREATE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then
   return 0
 end
 redis.call('HSET', KEYS[1], '_kind', ARGV[1], '_fingerprint', ARGV[2], '_schema', ARGV[3])
@@ -241,7 +242,8 @@ end
 """
 
 
-#: KEYS[1] the table's metadata hash, KEYS[2...] its columns; ARGV: fingerprint, description,
+#: KEYS[1] the table's metadata hash, KEYS[2] the hash a struct of that name would have, KEYS[3...]
+#: its columns; ARGV: fingerprint, description,
 #: rows, the column keys (one per line, for delete), then each column's bytes. 0 if any of the
 #: keys exists.
 CREATE_TABLE = """
@@ -252,8 +254,8 @@ for i = 1, #KEYS do
 end
 redis.call('HSET', KEYS[1], '_kind', 'table', '_fingerprint', ARGV[1], '_schema', ARGV[2], 'rows', ARGV[3],
            '_columns', ARGV[4])
-for i = 2, #KEYS do
-  redis.call('SET', KEYS[i], ARGV[i + 3])
+for i = 3, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[i + 2])
 end
 return 1
 """
@@ -298,5 +300,19 @@ for i = 2, #ARGV, 3 do
   redis.call('SETRANGE', KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2])
 end
 return 1
+"""
+    )
+
+
+def log_rows(fingerprint: bytes) -> str:
+    """KEYS[1] the stream, KEYS[2] the metadata: every row, oldest first (after the fingerprint check)."""
+    return (
+        _check(fingerprint, "KEYS[2]")
+        + """
+local rows = {}
+for i, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do
+  rows[i] = entry[2][2]
+end
+return rows
 """
     )

@@ -150,23 +150,28 @@ class Store:
         self._locks: dict[str, Any] = {}
         self._locks_guard = threading.Lock()
         self._own = threading.local()
-        self._owned: list[Any] = []  # every thread's client, to close them all
 
     @property
     def client(self) -> Any:
         """This thread's client: one connection of its own, kept. (Taking a connection from the
         pool and giving it back costs about half a round trip per command; a connection is not
         shared between threads, nor with a forked child, which gets new ones.)"""
-        own = self._own.__dict__.get("client")
-        if own is None or self._own.pid != os.getpid():
+        own: _Own | None = self._own.__dict__.get("own")
+        if own is None or own.pid != os.getpid():
             try:  # it connects at once
-                own = redis.Redis(connection_pool=self._shared.connection_pool, single_connection_client=True)
+                client = redis.Redis(connection_pool=self._shared.connection_pool, single_connection_client=True)
             except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
                 raise StoreUnavailableError(f"the Redis server of {self!r} cannot be reached: {exc}") from None
-            self._own.client, self._own.pid = own, os.getpid()
-            with self._locks_guard:
-                self._owned.append(own)
-        return own
+            own = self._own.own = _Own(client)
+        return own.client
+
+    @property
+    def block_slice(self) -> float | None:
+        """The longest a blocking command may block (seconds), so that the connection's read
+        timeout (``socket_timeout``; redis-py 8 sets 5 s) never ends a wait that is going well;
+        ``None``: no read timeout. A longer wait is several blocking commands in a row."""
+        timeout = self._shared.connection_pool.connection_kwargs.get("socket_timeout")
+        return None if timeout is None else max(0.05, timeout / 2)
 
     def __repr__(self) -> str:
         kwargs = self._shared.connection_pool.connection_kwargs
@@ -180,11 +185,8 @@ class Store:
 
     def close(self) -> None:
         """Close the connections (proxies made from this store stop working)."""
-        with self._locks_guard:
-            owned, self._owned = self._owned, []
-        for client in owned:
-            client.close()
-        self._shared.close()
+        self._own = threading.local()  # this thread's; other threads' go when they end
+        self._shared.connection_pool.disconnect()
 
     # ------------------------------------------------------------------ structs
 
@@ -211,7 +213,7 @@ class Store:
         command: list[Any] = [_KIND, target.fingerprint, description_text(compiled.description)]
         for name, value in entries.items():
             command += (name, value)
-        if not self.run(_scripts.CREATE, keys, (keys.data,), command):
+        if not self.run(_scripts.CREATE, keys, (keys.data, keys.meta), command):
             raise SegmentExistsError(
                 f"Redis key {key!r} already holds something; use store.attach({compiled.name}, {key!r}) to use it"
             )
@@ -293,7 +295,7 @@ class Store:
             "\n".join(columns),
         ]
         args += column_images(compiled, rows)
-        if not self.run(_scripts.CREATE_TABLE, keys, (keys.meta, *columns), args):
+        if not self.run(_scripts.CREATE_TABLE, keys, (keys.meta, keys.data, *columns), args):
             raise SegmentExistsError(
                 f"Redis key {key!r} already holds something; use store.attach_table({compiled.name}, {key!r})"
             )
@@ -358,15 +360,17 @@ class Store:
         """Whether anything is stored at ``key``."""
         keys = Keys(key)
         with self.errors(keys):
-            return bool(self.client.exists(keys.data))
+            return bool(self.client.exists(keys.data, keys.meta))
 
     def delete(self, key: str) -> None:
         """Delete the struct, log or table at ``key`` and its lock (proxies of it then raise
         ``SharedMemoryGoneError``). Deleting a key that holds nothing does nothing."""
         keys = Keys(key)
-        with self.errors(keys):
-            columns = self.client.hget(keys.meta, "_columns")  # a table's
-            extra = columns.decode().split("\n") if columns else []
+        with self.errors_without_gone():
+            is_hash = self.client.type(keys.meta) == b"hash"
+            columns = self.client.hget(keys.meta, "_columns") if is_hash else None  # a table's
+            extra = columns.decode("utf-8", "replace").split("\n") if columns else []
+            extra = [name for name in extra if name.startswith(f"{keys.data}:col:")]
             self.client.delete(keys.data, keys.meta, keys.lock, keys.fence, keys.wake, *extra)
 
     def lock_of(self, keys: Keys) -> Any:
@@ -445,6 +449,8 @@ class Store:
             yield
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             raise StoreUnavailableError(f"the Redis server of {self!r} cannot be reached: {exc}") from None
+        except redis.exceptions.RedisError as exc:  # a key of ours holds a foreign type
+            raise SegmentError(f"Redis refused an operation on a key of shmstruct's: {exc}") from None
 
     def _mismatch(self, keys: Keys, description: bytes, schema: type[Any]) -> SchemaMismatchError:
         import json
@@ -486,3 +492,19 @@ def _count(stored: bytes | None, key: str) -> int:
     if not 1 <= count <= MAX_CAPACITY:
         raise SegmentError(f"Redis key {key!r} holds damaged metadata: {short_repr(stored)} is not a number of rows")
     return count
+
+
+class _Own:
+    """One thread's client; its connection goes back to the pool when the thread ends (the
+    thread's ``threading.local`` data, which holds this, is dropped then)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.pid = os.getpid()
+
+    def __del__(self) -> None:
+        if self.pid == os.getpid():  # a forked child must not touch its parent's connection
+            try:
+                self.client.close()
+            except Exception:
+                pass

@@ -10,6 +10,7 @@ entries, each field's kind saying how (``Field.to_hash``); a read decodes them
 from __future__ import annotations
 
 import ctypes
+import operator
 import threading
 import time
 from collections.abc import Mapping
@@ -218,16 +219,22 @@ class RemoteAtomic:
         Raises:
             FieldValueError: The result would leave the field's range (nothing changes).
         """
-        return self._add(n, "add", n)
+        return self._add(None, "add", n)
 
     def sub(self, n: int, /) -> int:
         """Subtract ``n`` and return the previous value (range-checked like ``add``)."""
-        return self._add(-n if type(n) is int else n, "subtract", n)
+        return self._add(None, "subtract", n)
 
     def _add(self, delta: Any, verb: str, given: Any) -> int:
         row = self._field.row
-        if type(delta) is not int:
+        if isinstance(given, bool):
             raise FieldTypeError(f"{self._field.qualname}: {verb} takes an int, got {short_repr(given)}")
+        try:
+            delta = operator.index(given)  # numpy integers and IntEnums too, as in shared memory
+        except TypeError:
+            raise FieldTypeError(f"{self._field.qualname}: {verb} takes an int, got {short_repr(given)}") from None
+        if verb == "subtract":
+            delta = -delta
         low, high = row.low, row.high
         assert isinstance(low, int) and isinstance(high, int)
         if not -(high - low) <= delta <= high - low or not -(2**63) <= delta < 2**63:
@@ -251,10 +258,14 @@ class RemoteAtomic:
     def compare_exchange(self, expected: int, new: int, /) -> bool:
         """Set the value to ``new`` if it is ``expected``; return whether it was."""
         entry = self._entry(new)
-        if type(expected) is not int:
-            raise FieldTypeError(f"{self._field.qualname}: expected must be an int, got {short_repr(expected)}")
+        try:
+            wanted = operator.index(expected)
+        except TypeError:
+            raise FieldTypeError(
+                f"{self._field.qualname}: expected must be an int, got {short_repr(expected)}"
+            ) from None
         source = self._target.script(_scripts.compare_exchange, self._key)
-        return self._run(source, entry, str(expected)) == expected
+        return self._run(source, entry, str(wanted)) == wanted
 
     def _entry(self, value: Any) -> str:
         entries = checked_entries(self._schema, self._prefix, {self._field.name: value})
@@ -287,7 +298,8 @@ class RemoteAtomic:
                 with target.store.errors(keys):
                     # Wake at least every few seconds to look again (a change made by another
                     # program, which does not publish); never a busy loop.
-                    listener.get_message(timeout=5.0 if left is None else min(left, 5.0))
+                    cap = target.store.block_slice
+                    listener.get_message(timeout=min(5.0 if left is None else left, 5.0, cap or 5.0))
         finally:
             listener.close()
 
