@@ -707,11 +707,11 @@ def test_any_bytes_in_an_entry_are_a_value_or_a_clear_error(fuzzed: Any, entry: 
 def test_waits_outlast_the_connections_read_timeout(store: Any, redis_url: str) -> None:
     name = key("r-long-wait")
     log = store.create_log(Event, name, capacity=3)
-    with shmstruct.redis.connect(redis_url, socket_timeout=0.2) as impatient:
+    with shmstruct.redis.connect(redis_url, socket_timeout=1.0) as impatient:
         theirs = impatient.attach_log(Event, name)
-        assert not theirs.wait(0, timeout=0.7)  # longer than the read timeout: no error
+        assert not theirs.wait(0, timeout=1.5)  # longer than the read timeout: no error
         counter = impatient.create(Counter, key("r-long-wait-c"))
-        assert not counter.hits.wait(0, timeout=0.7)
+        assert not counter.hits.wait(0, timeout=1.5)
         impatient.delete(key("r-long-wait-c"))
     log.append(seq=1)
     store.delete(name)
@@ -806,3 +806,26 @@ def test_foreign_types_in_our_keys_are_clear_errors(store: Any) -> None:
         store.attach(Pair, name)
     store.delete(name)
     assert not store.exists(name)
+
+
+def test_module_functions_take_redis_tables_and_logs_and_tokens_grow(store: Any) -> None:
+    table, log = key("r-funcs-t"), key("r-funcs-l")
+    rows = store.create_table(Pair, table, rows=2)
+    events = store.create_log(Pair, log, capacity=2)
+    events.append(a=3)
+    assert shmstruct.snapshot(rows)["a"].tolist() == [0, 0] and shmstruct.snapshot(events)["a"].tolist() == [3]
+    assert shmstruct.segment_name(rows) == table and shmstruct.segment_name(events) == log
+    shmstruct.close(rows)
+    shmstruct.close(events)
+    import pickle
+
+    with pytest.raises(TypeError, match="attach in the other process"):
+        pickle.dumps(events)
+    with events.lock:
+        first = events.lock.token
+    store.delete(log)
+    again = store.create_log(Pair, log, capacity=2)
+    with again.lock:
+        assert again.lock.token is not None and first is not None and again.lock.token > first
+    store.delete(table)
+    store.delete(log)

@@ -151,10 +151,15 @@ end
 
 
 #: KEYS[1] the lock, KEYS[2] its fencing counter; ARGV[1] the lease in ms. {1, token} when taken,
-#: {0, ms left of the holder's lease} when not.
+#: {0, ms left of the holder's lease} when not. A new counter starts at the server's clock in
+#: microseconds, so that tokens keep growing even across a delete and a new struct at the key.
 ACQUIRE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {0, redis.call('PTTL', KEYS[1])}
+end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  local now = redis.call('TIME')
+  redis.call('SET', KEYS[2], now[1] * 1000000 + now[2])
 end
 local token = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], token, 'PX', ARGV[1])

@@ -132,6 +132,27 @@ class Records(Generic[S]):
         writes made while holding it are fenced."""
         return self._target.store.lock_of(self._target.keys)
 
+    def snapshot(self) -> Any:
+        """Every row, as numpy records (the subclass reads them)."""
+        raise NotImplementedError
+
+    # The module-level functions (shmstruct.snapshot, close, segment_name) call these.
+
+    def __shm_snapshot__(self) -> Any:
+        return self.snapshot()
+
+    def __shm_close__(self) -> None:
+        """Nothing to release: the connections belong to the store."""
+
+    def __shm_name__(self) -> str:
+        return self._target.keys.key
+
+    def __reduce__(self) -> Any:
+        raise TypeError(
+            f"a Redis table or log is not pickled: pass the key ({self._target.keys.key!r}) and attach in the "
+            "other process with its own connection"
+        )
+
 
 class Store:
     """A Redis server holding shmstruct structs by key (see :func:`shmstruct.redis.connect`).
@@ -171,7 +192,7 @@ class Store:
         timeout (``socket_timeout``; redis-py 8 sets 5 s) never ends a wait that is going well;
         ``None``: no read timeout. A longer wait is several blocking commands in a row."""
         timeout = self._shared.connection_pool.connection_kwargs.get("socket_timeout")
-        return None if timeout is None else max(0.05, timeout / 2)
+        return None if timeout is None else max(0.01, timeout / 4)
 
     def __repr__(self) -> str:
         kwargs = self._shared.connection_pool.connection_kwargs
