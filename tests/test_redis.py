@@ -829,3 +829,11 @@ def test_module_functions_take_redis_tables_and_logs_and_tokens_grow(store: Any)
         assert again.lock.token is not None and first is not None and again.lock.token > first
     store.delete(table)
     store.delete(log)
+
+
+def test_deleting_what_the_lock_guards_while_holding_it_says_so(store: Any) -> None:
+    name = key("r-delete-held")
+    pair = store.create(Pair, name)
+    with pytest.raises(shmstruct.SharedMemoryGoneError, match="deleted while its lock was held"), pair.lock:
+        store.delete(name)
+    assert pair.lock.token is None  # released here all the same

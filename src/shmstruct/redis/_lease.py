@@ -17,7 +17,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from .._errors import LeaseExpiredError
+from .._errors import LeaseExpiredError, SharedMemoryGoneError
 from . import _scripts
 
 if TYPE_CHECKING:
@@ -121,6 +121,7 @@ class RemoteLock:
             RuntimeError: This thread does not hold it.
             LeaseExpiredError: The lease had passed: another process may have held the lock
                 meanwhile (the writes made after that were refused).
+            SharedMemoryGoneError: The struct, log or table was deleted while the lock was held.
         """
         self._after_fork()
         if self._owner != threading.get_ident():
@@ -134,6 +135,10 @@ class RemoteLock:
         store, keys = self._store, self._keys
         lease_ms = str(max(1, round(store.lease * 1000)))
         if not store.run(_scripts.RELEASE, keys, (keys.lock, keys.wake), [token, lease_ms]):
+            if not store.exists(keys.key):
+                raise SharedMemoryGoneError(
+                    f"the struct, log or table at Redis key {keys.key!r} was deleted while its lock was held"
+                )
             raise LeaseExpiredError(
                 f"the lease on Redis key {keys.key!r}'s lock (token {token.decode()}, {store.lease:g} s) had passed "
                 "before it was released: another process may have held the lock meanwhile"
@@ -164,5 +169,5 @@ class RemoteLock:
             return
         try:  # an error is on its way: release, and let the lease's fate not hide it
             self.release()
-        except LeaseExpiredError:
+        except (LeaseExpiredError, SharedMemoryGoneError):
             pass

@@ -205,7 +205,8 @@ class Store:
         self.close()
 
     def close(self) -> None:
-        """Close the connections (proxies made from this store stop working)."""
+        """Close this store's connections now (rather than when it is garbage collected). A
+        later operation through it, or one of its proxies, opens a connection again."""
         self._own = threading.local()  # this thread's; other threads' go when they end
         self._shared.connection_pool.disconnect()
 
