@@ -837,3 +837,14 @@ def test_deleting_what_the_lock_guards_while_holding_it_says_so(store: Any) -> N
     with pytest.raises(shmstruct.SharedMemoryGoneError, match="deleted while its lock was held"), pair.lock:
         store.delete(name)
     assert pair.lock.token is None  # released here all the same
+
+
+def test_a_wait_on_a_log_deleted_meanwhile_ends_with_an_error(store: Any, redis_url: str) -> None:
+    name = key("r-wait-deleted")
+    log = store.create_log(Event, name, capacity=2)
+    with shmstruct.redis.connect(redis_url) as other:
+        deleter = threading.Thread(target=other.delete, args=(name,))
+        deleter.start()
+        with pytest.raises(shmstruct.SharedMemoryGoneError):
+            log.wait(0)  # no timeout: it ends only because it sees the log is gone
+        deleter.join(JOIN_TIMEOUT)

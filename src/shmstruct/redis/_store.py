@@ -191,7 +191,8 @@ class Store:
         """The longest a blocking command may block (seconds), so that the connection's read
         timeout (``socket_timeout``; redis-py 8 sets 5 s) never ends a wait that is going well;
         ``None``: no read timeout. A longer wait is several blocking commands in a row."""
-        timeout = self._shared.connection_pool.connection_kwargs.get("socket_timeout")
+        connection = getattr(self.client, "connection", None)  # this thread's, as made (with any default)
+        timeout = getattr(connection, "socket_timeout", None)
         return None if timeout is None else max(0.01, timeout / 4)
 
     def __repr__(self) -> str:
