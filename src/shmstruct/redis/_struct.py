@@ -21,7 +21,7 @@ from .._schema import Schema, from_buffer, schema_of
 from . import _scripts
 from ._store import Target
 
-__all__ = ["RemoteAtomic", "RemoteStruct", "image_entries", "proxy_class"]
+__all__ = ["RemoteAtomic", "RemoteStruct", "image_entries", "proxy_class", "scratch_of"]
 
 _classes: dict[Schema, type[RemoteStruct]] = {}
 _classes_guard = threading.Lock()
@@ -41,7 +41,8 @@ def image_entries(schema: Schema, image: bytes, prefix: str = "") -> dict[str, b
     return entries
 
 
-def _scratch_of(schema: Schema) -> Any:
+def scratch_of(schema: Schema) -> Any:
+    """This thread's private struct of ``schema``, to check and store values in before sending."""
     structs: dict[Schema, Any] | None = getattr(_scratch, "structs", None)
     if structs is None:
         structs = _scratch.structs = {}
@@ -59,7 +60,7 @@ def checked_entries(schema: Schema, prefix: str, values: Mapping[str, Any]) -> d
         FieldValueError: A value out of range or against a constraint.
     """
     writes = schema.prepare(values, partial=True)
-    scratch = _scratch_of(schema)
+    scratch = scratch_of(schema)
     base = ctypes.addressof(scratch)
     entries: dict[str, bytes] = {}
     for name, (store, prepared) in zip(values, writes, strict=True):

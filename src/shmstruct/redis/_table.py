@@ -10,14 +10,16 @@ one script that reads every column at once.
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._errors import FieldTypeError, SegmentError, short_repr
 from .._kinds import Field
-from .._schema import Schema, from_buffer
+from .._schema import Schema
 from . import _scripts
 from ._store import Records
+from ._struct import scratch_of
 
 if TYPE_CHECKING:
     from ._store import Keys, Target
@@ -45,6 +47,7 @@ class RemoteTable(Records[S]):
         self._rows = rows
         schema = target.schema
         self._columns = {f.name: column_key(target.keys, f) for f in schema.fields}
+        self._position = {name: number for number, name in enumerate(self._columns)}  # in field order
         self._write_keys = (target.keys.meta, target.keys.lock, *self._columns.values())
 
     def __repr__(self) -> str:
@@ -89,13 +92,11 @@ class RemoteTable(Records[S]):
             raise FieldTypeError(f"{field.qualname}: expected {self._rows:,} values (one per row), got {len(values):,}")
         schema = self._target.schema
         op = schema.ops[name]
-        buffer = bytearray(schema.size)
-        scratch = from_buffer(schema.cls, buffer)
+        scratch = scratch_of(schema)
         parts = []
         for value in values:
             op.store(scratch, op.prepare(value))
-            parts.append(bytes(buffer[field.offset : field.offset + field.size]))
-        del scratch
+            parts.append(_cell(scratch, field))
         self._write([(name, 0, b"".join(parts))])
 
     def snapshot(self) -> Any:
@@ -132,17 +133,16 @@ class RemoteTable(Records[S]):
     def _write(self, slices: list[tuple[str, int, bytes]]) -> None:
         """Write byte slices (column name, byte offset, bytes), all or none, fenced."""
         target = self._target
-        names = list(self._columns)
         args: list[Any] = [target.store.token_of(target.keys)]
         for name, offset, data in slices:
-            args += (names.index(name) + 3, offset, data)  # the column's index in KEYS
+            args += (self._position[name] + 3, offset, data)  # the column's index in KEYS
         target.store.run(target.script(_scripts.write_ranges), target.keys, self._write_keys, args)
 
     def _read_row(self, index: int, fields: list[Field]) -> dict[str, bytes]:
         target = self._target
         args: list[Any] = []
         for f in fields:
-            args += (list(self._columns).index(f.name) + 2, index * f.size, (index + 1) * f.size - 1)
+            args += (self._position[f.name] + 2, index * f.size, (index + 1) * f.size - 1)
         raw = target.store.run(
             target.script(_scripts.read_ranges), target.keys, (target.keys.meta, *self._columns.values()), args
         )
@@ -182,14 +182,12 @@ class RemoteRow:
     def __shm_update__(self, values: Mapping[str, Any]) -> None:
         schema = self.__shm_schema_of_proxy__
         writes = schema.prepare(values, partial=True)
-        buffer = bytearray(schema.size)
-        scratch = from_buffer(schema.cls, buffer)
+        scratch = scratch_of(schema)
         slices = []
         for name, (store, prepared) in zip(values, writes, strict=True):
             store(scratch, prepared)
             field = schema.ops[name].field
-            slices.append((name, self._index * field.size, bytes(buffer[field.offset : field.offset + field.size])))
-        del scratch
+            slices.append((name, self._index * field.size, _cell(scratch, field)))
         self._table._write(slices)
 
     def __shm_close__(self) -> None:
@@ -245,6 +243,11 @@ def _row_class(schema: Schema) -> type[RemoteRow]:
             namespace[field.name] = _Cell(field)
         found = _row_classes.setdefault(schema, type(f"Remote{schema.name}Row", (RemoteRow,), namespace))
     return found
+
+
+def _cell(scratch: Any, field: Field) -> bytes:
+    """The C bytes of ``field`` in the private struct ``scratch``."""
+    return ctypes.string_at(ctypes.addressof(scratch) + field.offset, field.size)
 
 
 def column_images(schema: Schema, rows: int) -> list[bytes]:
