@@ -848,3 +848,253 @@ def test_a_wait_on_a_log_deleted_meanwhile_ends_with_an_error(store: Any, redis_
         with pytest.raises(shmstruct.SharedMemoryGoneError):
             log.wait(0)  # no timeout: it ends only because it sees the log is gone
         deleter.join(JOIN_TIMEOUT)
+
+
+# --------------------------------------------------------------------------- table rows in full
+
+
+class Gauge(SharedStruct):
+    level: int = 0
+    hits: Atomic[int] = atomic()
+
+
+class Cells(SharedStruct):
+    i32: Atomic[shmstruct.int32] = atomic()
+    u32: Atomic[shmstruct.uint32] = atomic()
+    i64: Atomic[int] = atomic()
+    u64: Atomic[shmstruct.uint64] = atomic()
+    gauge: Gauge = nested()
+
+
+def child_adds_to_cells(url: str, name: str, times: int, ready: Any, go: Any) -> None:
+    with shmstruct.redis.connect(url) as store:
+        cells = store.attach_table(Cells, name)
+        ready.wait(JOIN_TIMEOUT)
+        go.wait(JOIN_TIMEOUT)
+        for n in range(times):
+            row = cells[n % 2]
+            row.i32.add(1)
+            row.u64.add(2)
+            row.gauge.hits.sub(1)
+
+
+def test_atomic_adds_to_table_cells_from_four_processes_are_exact(ctx: BaseContext, store: Any, redis_url: str) -> None:
+    name = key("r-cells")
+    cells = store.create_table(Cells, name, rows=3)
+    cells[2].i32 = 77  # a neighbour that must stay untouched
+    ready, go = ctx.Barrier(5), ctx.Event()
+    children = [ctx.Process(target=child_adds_to_cells, args=(redis_url, name, 1000, ready, go)) for _ in range(4)]
+    for child in children:
+        child.start()
+    ready.wait(JOIN_TIMEOUT)
+    go.set()
+    for child in children:
+        child.join(JOIN_TIMEOUT)
+        assert child.exitcode == 0
+    rows = cells.snapshot()
+    assert rows["i32"].tolist() == [2000, 2000, 77]
+    assert rows["u64"].tolist() == [4000, 4000, 0]
+    assert rows["gauge"]["hits"].tolist() == [-2000, -2000, 0]
+    assert rows["u32"].tolist() == [0, 0, 0] and rows["i64"].tolist() == [0, 0, 0]
+    store.delete(name)
+
+
+_CELL_RANGES = {
+    "i32": (-(2**31), 2**31 - 1),
+    "u32": (0, 2**32 - 1),
+    "i64": (-(2**63), 2**63 - 1),
+    "u64": (0, 2**64 - 1),
+}
+
+
+@pytest.fixture(scope="module")
+def cell_table(redis_url: str) -> Any:
+    with shmstruct.redis.connect(redis_url) as connected:
+        name = key("r-cell-model")
+        yield connected.create_table(Cells, name, rows=2)
+        connected.delete(name)
+
+
+@given(
+    field=st.sampled_from(sorted(_CELL_RANGES)),
+    operations=st.lists(
+        st.tuples(
+            st.sampled_from(["add", "sub", "exchange", "compare_exchange", "store"]),
+            st.one_of(
+                st.integers(-(2**65), 2**65),
+                st.sampled_from([0, 1, -1, 2**31, -(2**31), 2**32 - 1, 2**63, -(2**63), 2**64 - 1, -(2**64)]),
+            ),
+        ),
+        max_size=12,
+    ),
+)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_atomic_cells_behave_exactly_like_the_c_type(cell_table: Any, field: str, operations: Any) -> None:
+    """Every operation on a table's atomic cell against a model of the C type: the same results,
+    and a refused one (out of range) changes nothing. The script adds in 32-bit words, so the
+    edges of each width are where it could go wrong."""
+    low, high = _CELL_RANGES[field]
+    cell = getattr(cell_table[1], field)
+    cell.store(0)
+    model = 0
+    for operation, number in operations:
+        fits = low <= number <= high
+        if operation in ("add", "sub"):
+            result = model + number if operation == "add" else model - number
+            if low <= result <= high:
+                assert getattr(cell, operation)(number) == model
+                model = result
+            else:
+                with pytest.raises(shmstruct.FieldValueError, match=f"Cells.{field}"):
+                    getattr(cell, operation)(number)
+        elif operation == "compare_exchange":
+            assert cell.compare_exchange(model if number % 2 else number, 5) == (number % 2 == 1 or number == model)
+            if number % 2 or number == model:
+                model = 5
+        elif fits:
+            assert (cell.exchange(number) if operation == "exchange" else cell.store(number)) in (model, None)
+            model = number
+        else:
+            with pytest.raises(shmstruct.FieldValueError):
+                getattr(cell, operation)(number)
+        assert cell.load() == model
+    assert cell_table[0].i64.load() == 0  # the other row never moved
+
+
+class Bench(SharedStruct):
+    """A schema with its own methods and properties, which proxies must keep."""
+
+    LIMIT = 10
+    count: int = 0
+    where: Point = nested()
+
+    def doubled(self) -> int:
+        return self.count * 2
+
+    @property
+    def half(self) -> float:
+        return self.count / 2
+
+    @half.setter
+    def half(self, value: float) -> None:
+        self.count = int(value * 2)
+
+    @staticmethod
+    def unit() -> str:
+        return "steps"
+
+    @classmethod
+    def made_by(cls) -> str:
+        return cls.__name__
+
+
+def test_table_views_numpy_indexes_and_nested_rows(store: Any) -> None:
+    name = key("r-views")
+    benches = store.create_table(Bench, name, rows=6)
+    benches[np.int64(1)].count = 5
+    view = benches[1:4]
+    assert len(view) == 3 and view[0].count == 5 and view[-1] is not None
+    view.write_column("count", [10, 11, 12])
+    assert benches.column("count").tolist() == [0, 10, 11, 12, 0, 0]
+    assert view.snapshot()["count"].tolist() == [10, 11, 12] and view[1:].column("count").tolist() == [11, 12]
+    assert len(benches[4:2]) == 0 and benches[4:2].snapshot().shape == (0,)
+    with pytest.raises(ValueError, match="contiguous"):
+        benches[::2]
+    with pytest.raises(TypeError, match="ints or slices"):
+        benches[1.0]
+    with pytest.raises(IndexError):
+        view[3]
+    benches[2].where.x = 2.5  # a nested struct of a row is written in place
+    shmstruct.update(benches[2].where, y=-1.0)
+    assert benches[2].where.x == 2.5 and shmstruct.snapshot(benches[2]).where.y == -1.0
+    assert benches.snapshot()["where"]["x"].tolist() == [0, 0, 2.5, 0, 0, 0]
+    assert benches[2].count == 11 and benches[3].where.x == 0  # neighbours untouched
+    with pytest.raises(shmstruct.FieldTypeError, match="Point has no field 'z'"):
+        benches[2].where.z = 1
+    with benches[0] as row:
+        assert row.count == 0
+    store.delete(name)
+
+
+def test_proxies_keep_the_schemas_methods_and_properties(store: Any) -> None:
+    struct_name, table_name = key("r-methods-s"), key("r-methods-t")
+    bench = store.create(Bench, struct_name, count=4)
+    row = store.create_table(Bench, table_name, rows=2)[1]
+    for proxy in (bench, row):
+        proxy.count = 4
+        assert proxy.doubled() == 8 and proxy.half == 2.0
+        proxy.half = 3.5
+        assert proxy.count == 7
+        assert proxy.LIMIT == 10 and proxy.unit() == "steps" and proxy.made_by() == "Bench"
+        with pytest.raises(shmstruct.FieldTypeError, match="no field 'LIMITS'"):
+            proxy.LIMITS = 3
+    store.delete(struct_name)
+    store.delete(table_name)
+
+
+def test_nans_keep_their_sign_and_payload(store: Any) -> None:
+    import struct
+
+    class Floats(SharedStruct):
+        d: float = 0.0
+        f: shmstruct.float32 = 0.0
+        h: shmstruct.float16 = 0.0
+
+    def bits(value: float) -> int:
+        number: int = struct.unpack("<Q", struct.pack("<d", value))[0]
+        return number
+
+    name = key("r-nan")
+    remote, local = store.create(Floats, name), Floats()
+    for pattern in (0x7FF8000000000000, 0xFFF8000000000000, 0x7FF8000000000123, 0xFFF0000000000001):
+        nan = struct.unpack("<d", struct.pack("<Q", pattern))[0]
+        for field in ("d", "f", "h"):
+            setattr(remote, field, nan)
+            setattr(local, field, nan)
+            assert bits(getattr(remote, field)) == bits(getattr(local, field)), (hex(pattern), field)
+        assert bits(shmstruct.snapshot(remote).d) == pattern
+    assert store.client.hget(f"shmstruct:{{{name}}}", "d") == b"nan:fff0000000000001"
+    remote.d = float("nan")
+    assert store.client.hget(f"shmstruct:{{{name}}}", "d") == b"nan"  # the usual NaN reads as plain text
+    store.client.hset(f"shmstruct:{{{name}}}", "d", "nan:123")  # a payload that is not a NaN
+    with pytest.raises(shmstruct.SegmentError, match="field 'd'"):
+        remote.d
+    store.delete(name)
+    local.close() if hasattr(local, "close") else None
+
+
+def test_data_redis_cannot_hold_is_refused_before_sending(store: Any) -> None:
+    class Huge(SharedStruct):
+        cube: NDArray[np.float64] = array((520, 512, 256))  # 545 MB: more than a Redis string holds
+
+    before = command_count(store)
+    with pytest.raises(shmstruct.SchemaError, match="Huge is 545,259,520 bytes"):
+        store.create(Huge, key("r-huge"))
+    with pytest.raises(shmstruct.SchemaError, match="shared memory"):
+        store.create_log(Huge, key("r-huge-log"), capacity=2)
+    with pytest.raises(ValueError, match="at most 536,870,912 bytes"):
+        store.create_table(Pair, key("r-huge-table"), rows=40_000_000)
+    assert command_count(store) == before + 1
+
+
+def test_a_server_out_of_memory_refuses_cleanly(tmp_path: Any) -> None:
+    server = RedisServer(tmp_path)
+    try:
+        with shmstruct.redis.connect(server.url) as store:
+            store.client.config_set("maxmemory", "4mb")
+            table = store.create_table(Pair, key("r-oom"), rows=4)
+            table[0].a = 1
+            filled = []
+            with pytest.raises(shmstruct.SharedMemoryFullError, match="out of memory") as raised:
+                for number in range(1000):
+                    filled.append(store.create_table(Pair, key(f"r-oom-{number}"), rows=50_000))
+            assert raised.value.errno == 28 and filled
+            store.client.config_set("maxmemory", "1mb")  # far below what it holds: every write is refused
+            with pytest.raises(shmstruct.SharedMemoryFullError):
+                shmstruct.update(table[0], a=2, b=3)
+            assert table[0].a == 1 and table[0].b == 0  # the refused write changed nothing
+            store.client.config_set("maxmemory", "0")
+            table[0].a = 2
+            assert table[0].a == 2
+    finally:
+        server.stop()

@@ -62,6 +62,9 @@ class SharedMemoryFullError(ShmStructError, OSError):
     The message says how many bytes were needed, how many are free, and how to get more. Space is
     reserved when a segment is created, so a segment that was created never runs out of memory
     later (no ``SIGBUS`` on a write).
+
+    The Redis store raises it too, when the server is at its ``maxmemory``: the refused operation
+    changed nothing.
     """
 
 

@@ -9,8 +9,10 @@ and written through its row's ``decode`` / ``encode`` hooks.
 
 from __future__ import annotations
 
+import ctypes
 import math
 import operator
+import sys
 import types
 
 from .._errors import FieldTypeError, FieldValueError, short_repr
@@ -136,6 +138,11 @@ def scalar_preparer(qualname: str, row: ScalarType) -> Preparer:
     return prepare_char
 
 
+#: The bits of the NaN ``float("nan")`` becomes in a float of each size, which a hash holds as
+#: plain ``nan``; any other NaN is ``nan:`` and its bits in hex.
+_QUIET_NAN = {2: 0x7E00, 4: 0x7FC00000, 8: 0x7FF8000000000000}
+
+
 def _hash_text(python_type: type, value: Any) -> bytes:
     """A scalar as a remote store's hash holds it: integers as Redis integers (so that server-side
     increments work), floats in their shortest exact spelling, bools as 0 / 1, characters as UTF-8."""
@@ -217,6 +224,10 @@ class ScalarField(Field):
         value = self.ctype.from_address(base + self.offset).value
         if row.decode is not None:
             value = row.decode(value)
+        if row.python_type is float and value != value:  # 'nan' alone would lose the sign and payload
+            bits = int.from_bytes(ctypes.string_at(base + self.offset, self.size), sys.byteorder)
+            out[prefix + self.name] = b"nan" if bits == _QUIET_NAN.get(self.size) else b"nan:%x" % bits
+            return
         out[prefix + self.name] = _hash_text(row.python_type, value)
 
     def from_hash(self, entries: Mapping[str, bytes | None], prefix: str = "") -> Any:
@@ -231,10 +242,18 @@ class ScalarField(Field):
                 value = raw
             elif python_type is str:
                 value = raw.decode("utf-8", "surrogatepass")
+            elif raw.startswith(b"nan:"):  # a NaN with its sign and payload (see to_hash)
+                data = int(raw[4:].decode("ascii"), 16).to_bytes(self.size, sys.byteorder)
+                stored = self.ctype.from_buffer_copy(data).value
+                value = stored if self.row.decode is None else self.row.decode(stored)
+                if value == value:
+                    raise ValueError
+                self.checks(value)
+                return value
             else:
                 value = python_type(raw.decode("ascii"))  # int("12"), float("-inf")
             encoded = self.checks(value)  # the field's own checks: range, length, constraints
-        except (ValueError, TypeError, UnicodeDecodeError):
+        except (ValueError, TypeError, UnicodeDecodeError, OverflowError):
             raise ValueError(
                 f"field {prefix + self.name!r} holds {short_repr(raw)}, not a value of its type {self.c_decl}"
             ) from None

@@ -24,9 +24,10 @@ from typing import Any
 from .._errors import LeaseExpiredError, StoreUnavailableError
 from ._lease import RemoteLock
 from ._log import RemoteLog
+from ._row import RemoteRow
 from ._store import MAX_KEY_LENGTH, Store
 from ._struct import RemoteAtomic, RemoteStruct
-from ._table import RemoteRow, RemoteTable
+from ._table import RemoteTable
 
 __all__ = [
     "DEFAULT_URL",

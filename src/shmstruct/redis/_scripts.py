@@ -19,6 +19,7 @@ __all__ = [
     "CREATE",
     "CREATE_LOG",
     "CREATE_TABLE",
+    "ERR_DAMAGED",
     "ERR_GONE",
     "ERR_LEASE",
     "ERR_RANGE",
@@ -26,11 +27,13 @@ __all__ = [
     "RENEW",
     "add",
     "append",
+    "cell_add",
+    "cell_compare_exchange",
+    "cell_exchange",
     "compare_exchange",
     "exchange",
     "log_rows",
     "log_state",
-    "read_columns",
     "read_ranges",
     "write",
     "write_ranges",
@@ -39,6 +42,7 @@ __all__ = [
 ERR_GONE = "SHMSTRUCT_GONE"  # the key was removed, or now holds something else
 ERR_LEASE = "SHMSTRUCT_LEASE"  # the writer's lease has passed: another holder may have the lock
 ERR_RANGE = "SHMSTRUCT_RANGE"  # an atomic operation would leave the field's range
+ERR_DAMAGED = "SHMSTRUCT_DAMAGED"  # a table's column is not as long as its rows say
 
 
 def _literal(text: str | bytes) -> str:
@@ -266,20 +270,6 @@ return 1
 """
 
 
-def read_columns(fingerprint: bytes) -> str:
-    """KEYS[1] a table's metadata, KEYS[2...] columns: their values, read together."""
-    return (
-        _check(fingerprint, "KEYS[1]")
-        + """
-local found = {}
-for i = 2, #KEYS do
-  found[i - 1] = redis.call('GET', KEYS[i]) or ''
-end
-return found
-"""
-    )
-
-
 def read_ranges(fingerprint: bytes) -> str:
     """KEYS[1] a table's metadata, KEYS[2...] its columns; ARGV triplets: a column's index in KEYS,
     the first and last byte. The byte ranges, read together."""
@@ -304,8 +294,88 @@ def write_ranges(fingerprint: bytes) -> str:
 for i = 2, #ARGV, 3 do
   redis.call('SETRANGE', KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2])
 end
-return 1
 """
+        + _CHANGED
+        + "return 1\n"
+    )
+
+
+def _cell(fingerprint: bytes, then: str) -> str:
+    """Lua: the guard of a table's write (KEYS[1] its metadata, KEYS[2] its lock, KEYS[3] one
+    column; ARGV[1] the token, ARGV[2] a byte offset, ARGV[3] a size), then ``old``, the cell's
+    bytes, then ``then``, which returns."""
+    return (
+        _guard(fingerprint, "KEYS[1]", "KEYS[2]")
+        + f"""
+local offset, size = tonumber(ARGV[2]), tonumber(ARGV[3])
+local old = redis.call('GETRANGE', KEYS[3], offset, offset + size - 1)
+if #old ~= size then
+  return redis.error_reply('{ERR_DAMAGED}')
+end
+"""
+        + then
+    )
+
+
+def cell_add(fingerprint: bytes) -> str:
+    """An atomic add to an integer cell of a table (4 or 8 bytes; see :func:`_cell` for KEYS and
+    ARGV[1..3]); ARGV[4] '1' for a signed field, ARGV[5] and ARGV[6] the low and high 32 bits of
+    the number to add modulo 2**(8 * size), ARGV[7] '1' when it is negative, ARGV[8] 'big' for
+    big-endian cells. The cell's previous bytes, or ERR_RANGE when the sum would leave the range.
+
+    Lua's numbers are doubles, so the sum is done in 32-bit words (exact). A signed value has its
+    top bit flipped first, which makes the field's range [0, 2**bits) and the range check the
+    carry out of the top word: a positive number leaves the range when it carries, a negative one
+    (its two's complement) when it does not."""
+    return _cell(
+        fingerprint,
+        f"""
+local bytes = old
+if ARGV[8] == 'big' then bytes = string.reverse(bytes) end
+local b = {{string.byte(bytes, 1, size)}}
+local words, delta = {{}}, {{tonumber(ARGV[5]), tonumber(ARGV[6])}}
+for w = 1, size / 4 do
+  local i = 4 * (w - 1)
+  words[w] = b[i + 1] + b[i + 2] * 256 + b[i + 3] * 65536 + b[i + 4] * 16777216
+end
+local top = #words
+if ARGV[4] == '1' then words[top] = (words[top] + 2147483648) % 4294967296 end
+local carry = 0
+for w = 1, top do
+  local sum = words[w] + delta[w] + carry
+  if sum >= 4294967296 then carry = 1 else carry = 0 end
+  words[w] = sum % 4294967296
+end
+if (carry == 1) ~= (ARGV[7] == '1') then
+  return redis.error_reply('{ERR_RANGE}')
+end
+if ARGV[4] == '1' then words[top] = (words[top] + 2147483648) % 4294967296 end
+local out = {{}}
+for w = 1, top do
+  local v = words[w]
+  for _ = 1, 4 do
+    out[#out + 1] = string.char(v % 256)
+    v = math.floor(v / 256)
+  end
+end
+local new = table.concat(out)
+if ARGV[8] == 'big' then new = string.reverse(new) end
+redis.call('SETRANGE', KEYS[3], offset, new)
+{_CHANGED}return old
+""",
+    )
+
+
+def cell_exchange(fingerprint: bytes) -> str:
+    """Set a table's cell (see :func:`_cell`) to ARGV[4]; the previous bytes."""
+    return _cell(fingerprint, "redis.call('SETRANGE', KEYS[3], offset, ARGV[4])\n" + _CHANGED + "return old\n")
+
+
+def cell_compare_exchange(fingerprint: bytes) -> str:
+    """Set a table's cell (see :func:`_cell`) to ARGV[5] if it holds ARGV[4]; the previous bytes."""
+    return _cell(
+        fingerprint,
+        "if old == ARGV[4] then\n  redis.call('SETRANGE', KEYS[3], offset, ARGV[5])\nend\n" + _CHANGED + "return old\n",
     )
 
 

@@ -3,6 +3,7 @@ server's replies and failures become shmstruct's errors."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import threading
@@ -16,9 +17,11 @@ import redis.exceptions
 from .._errors import (
     FieldValueError,
     LeaseExpiredError,
+    SchemaError,
     SchemaMismatchError,
     SegmentError,
     SegmentExistsError,
+    SharedMemoryFullError,
     SharedMemoryGoneError,
     StoreUnavailableError,
     short_repr,
@@ -31,7 +34,7 @@ if TYPE_CHECKING:
     from ._log import RemoteLog
     from ._table import RemoteTable
 
-__all__ = ["MAX_CAPACITY", "MAX_KEY_LENGTH", "Keys", "Records", "Store", "Target"]
+__all__ = ["MAX_BYTES", "MAX_CAPACITY", "MAX_KEY_LENGTH", "Keys", "Records", "Store", "Target", "check_size"]
 
 S = TypeVar("S")
 P = ParamSpec("P")
@@ -40,6 +43,10 @@ P = ParamSpec("P")
 MAX_KEY_LENGTH = 200
 #: The largest capacity of a log, and the most rows of a table.
 MAX_CAPACITY = 2**40
+#: The most bytes of a struct's or log row's record, and of a whole table: Redis holds a string
+#: (a table's column, an array field) of at most 512 MB, and a table travels whole in one command
+#: (creation) or reply (a snapshot). Larger data belongs in shared memory.
+MAX_BYTES = 512 * 2**20
 _KIND = b"struct"
 _KINDS = {_KIND: "struct", b"log": "log", b"table": "table"}  # what a key can hold, by its _kind
 
@@ -270,6 +277,7 @@ class Store:
         compiled = schema_of(schema)
         keys = Keys(key)
         _check_count(capacity, "capacity")
+        check_size(compiled, "a log row")
         target = Target(self, keys, compiled)
         args = [
             target.fingerprint,
@@ -309,7 +317,14 @@ class Store:
         compiled = schema_of(schema)
         keys = Keys(key)
         _check_count(rows, "rows")
-        columns = [column_key(keys, f) for f in compiled.fields]
+        if rows * compiled.size > MAX_BYTES:
+            raise ValueError(
+                f"a table of {rows:,} {compiled.name} rows is {rows * compiled.size:,} bytes; a table in Redis "
+                f"holds at most {MAX_BYTES:,} bytes ({MAX_BYTES // max(compiled.size, 1):,} of these rows): Redis "
+                "strings hold at most 512 MB and the whole table travels in one command. Keep it in shared memory, "
+                "or split it over several keys"
+            )
+        columns = [column_key(keys, f.name) for f in compiled.fields]
         target = Target(self, keys, compiled)
         args: list[Any] = [
             target.fingerprint,
@@ -439,6 +454,12 @@ class Store:
     def _raise(self, exc: redis.exceptions.RedisError, keys: Keys) -> NoReturn:
         if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
             raise StoreUnavailableError(f"the Redis server of {self!r} cannot be reached: {exc}") from None
+        if isinstance(exc, redis.exceptions.OutOfMemoryError):  # a script is refused before its first write
+            raise SharedMemoryFullError(
+                errno.ENOSPC,
+                f"the Redis server of {self!r} is out of memory (its maxmemory): the operation on key "
+                f"{keys.key!r} was refused and changed nothing; free memory there, or raise maxmemory",
+            ) from None
         message = str(exc)
         if message.startswith((_scripts.ERR_GONE, "WRONGTYPE")):  # deleted, or now something else
             self.gone(keys)
@@ -448,6 +469,8 @@ class Store:
                 f"{self.lease:g} s): another process may hold the lock now, so the write was refused and "
                 "changed nothing"
             ) from None
+        if message.startswith(_scripts.ERR_DAMAGED):
+            raise SegmentError(f"Redis key {keys.key!r} holds a damaged table: a column is shorter than its rows")
         if message.startswith(_scripts.ERR_RANGE):
             raise FieldValueError(message) from None  # the caller words it (see _struct)
         raise SegmentError(f"Redis refused an operation on key {keys.key!r}: {message}") from None
@@ -495,6 +518,19 @@ def _schema_name(description: bytes | None) -> str:
     except (ValueError, AttributeError):
         name = None
     return f"schema {name!r}" if isinstance(name, str) else "a damaged description"
+
+
+def check_size(schema: Schema, what: str) -> None:
+    """Refuse a schema whose record is larger than Redis takes (``MAX_BYTES``).
+
+    Raises:
+        SchemaError: It is larger.
+    """
+    if schema.size > MAX_BYTES:
+        raise SchemaError(
+            f"{schema.name} is {schema.size:,} bytes; {what} in Redis holds at most {MAX_BYTES:,} bytes (Redis "
+            "strings hold at most 512 MB, and a snapshot travels in one reply): keep it in shared memory"
+        )
 
 
 def _check_count(value: Any, what: str) -> None:

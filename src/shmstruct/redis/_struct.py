@@ -17,9 +17,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._errors import FieldTypeError, FieldValueError, SchemaError, SegmentError, short_repr
+from .._kinds import Field
 from .._schema import Schema, from_buffer, schema_of
+from .._struct import SharedStruct
 from . import _scripts
-from ._store import Target
+from ._store import Target, check_size
 
 __all__ = ["RemoteAtomic", "RemoteStruct", "image_entries", "proxy_class", "scratch_of"]
 
@@ -50,6 +52,28 @@ def scratch_of(schema: Schema) -> Any:
     if scratch is None:
         scratch = structs[schema] = from_buffer(schema.cls, bytearray(max(schema.size, 1)))
     return scratch
+
+
+def user_attributes(schema: Schema, base: type) -> dict[str, Any]:
+    """The methods, properties and class attributes the user declared on ``schema``'s class and
+    its schema bases, for a proxy class deriving from ``base``: a proxy then answers
+    ``s.total()`` as the struct does (its fields read through the proxy). Dunders, fields and the
+    proxy's own names (``lock``) are left out. (A method calling ``super()`` fails: the proxy is
+    not an instance of the schema.)"""
+    fields = {f.name for f in schema.fields}
+    found: dict[str, Any] = {}
+    for klass in reversed(schema.cls.__mro__):
+        if not issubclass(klass, SharedStruct) or klass is SharedStruct:
+            continue
+        for name, value in klass.__dict__.items():
+            if name.startswith("__") or name in fields or name in _SCHEMA_INTERNALS or hasattr(base, name):
+                continue
+            # A class method stays bound to the schema: cls is the schema, as on the struct.
+            found[name] = value.__get__(None, schema.cls) if isinstance(value, classmethod) else value
+    return found
+
+
+_SCHEMA_INTERNALS = frozenset({"_fields_", "_pack_", "_anonymous_", "_layout_", "_align_"})
 
 
 def checked_entries(schema: Schema, prefix: str, values: Mapping[str, Any]) -> dict[str, bytes]:
@@ -88,8 +112,8 @@ class RemoteStruct:
         return f"<{self.__shm_schema_of_proxy__.name} at {where}>"
 
     def __setattr__(self, name: str, value: Any) -> None:
-        attribute = type(self).__dict__.get(name)
-        if isinstance(attribute, _Field):
+        attribute = getattr(type(self), name, None)
+        if isinstance(attribute, (_Field, property)):
             attribute.__set__(self, value)
             return
         raise FieldTypeError(
@@ -107,6 +131,12 @@ class RemoteStruct:
     def lock(self) -> Any:
         """The struct's lock: a lease with a fencing token (see ``RemoteLock``)."""
         return self._target.store.lock_of(self._target.keys)
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Nothing to release: the connections belong to the store."""
 
     # The module-level functions (shmstruct.snapshot, update, close, segment_name) call these.
 
@@ -182,37 +212,45 @@ class _AtomicField(_Field):
     def __get__(self, obj: RemoteStruct | None, owner: Any = None) -> Any:
         if obj is None:
             return self
-        return RemoteAtomic(obj._target, self.schema, self.name, obj._prefix)
+        return _HashAtomic(obj._target, self.schema, self.name, obj._prefix)
 
 
 class RemoteAtomic:
-    """An atomic integer field of a struct in Redis: each operation is one server-side script,
-    range-checked like the shared-memory ``Atomic``."""
+    """An atomic integer field in Redis, of a struct or of a table's row: each operation is one
+    server-side script, range-checked like the shared-memory ``Atomic``."""
 
-    __slots__ = ("_field", "_key", "_prefix", "_schema", "_target")
+    __slots__ = ("_field", "_target")
 
-    def __init__(self, target: Target, schema: Schema, name: str, prefix: str) -> None:
+    def __init__(self, target: Target, field: Field) -> None:
         self._target = target
-        self._schema = schema
-        self._field = schema.ops[name].field
-        self._prefix = prefix
-        self._key = prefix + name
+        self._field = field
 
     def __repr__(self) -> str:
         return f"<RemoteAtomic {self._field.qualname}>"
 
     def load(self) -> int:
         """The current value."""
-        raw = self._target.read([self._key])[0]
-        try:
-            value: int = self._field.from_hash({self._key: raw}, self._prefix)
-        except ValueError as exc:
-            raise SegmentError(f"Redis key {self._target.keys.key!r} holds a damaged struct: {exc}") from None
-        return value
+        raise NotImplementedError
 
     def store(self, value: int, /) -> None:
         """Set the value (range-checked)."""
-        self._target.write(checked_entries(self._schema, self._prefix, {self._field.name: value}))
+        raise NotImplementedError
+
+    def exchange(self, value: int, /) -> int:
+        """Set the value and return the previous one."""
+        raise NotImplementedError
+
+    def compare_exchange(self, expected: int, new: int, /) -> bool:
+        """Set the value to ``new`` if it is ``expected``; return whether it was."""
+        raise NotImplementedError
+
+    def _added(self, delta: int) -> int:
+        """Add ``delta`` on the server; the previous value.
+
+        Raises:
+            FieldValueError: The sum would leave the range.
+        """
+        raise NotImplementedError
 
     def add(self, n: int, /) -> int:
         """Add ``n`` on the server and return the previous value, like C's ``fetch_add``.
@@ -220,67 +258,52 @@ class RemoteAtomic:
         Raises:
             FieldValueError: The result would leave the field's range (nothing changes).
         """
-        return self._add(None, "add", n)
+        return self._add("add", n)
 
     def sub(self, n: int, /) -> int:
         """Subtract ``n`` and return the previous value (range-checked like ``add``)."""
-        return self._add(None, "subtract", n)
+        return self._add("subtract", n)
 
-    def _add(self, delta: Any, verb: str, given: Any) -> int:
-        row = self._field.row
+    def _add(self, verb: str, given: Any) -> int:
+        field = self._field
+        row = field.row
         if isinstance(given, bool):
-            raise FieldTypeError(f"{self._field.qualname}: {verb} takes an int, got {short_repr(given)}")
+            raise FieldTypeError(f"{field.qualname}: {verb} takes an int, got {short_repr(given)}")
         try:
             delta = operator.index(given)  # numpy integers and IntEnums too, as in shared memory
         except TypeError:
-            raise FieldTypeError(f"{self._field.qualname}: {verb} takes an int, got {short_repr(given)}") from None
-        if verb == "subtract":
-            delta = -delta
+            raise FieldTypeError(f"{field.qualname}: {verb} takes an int, got {short_repr(given)}") from None
         low, high = row.low, row.high
         assert isinstance(low, int) and isinstance(high, int)
-        if not -(high - low) <= delta <= high - low or not -(2**63) <= delta < 2**63:
+        if not -(high - low) <= delta <= high - low:
             raise FieldValueError(
-                f"{self._field.qualname}: cannot {verb} {given}: the field holds {row.c_name} ({low}..{high})"
+                f"{field.qualname}: cannot {verb} {given}: the field holds {row.c_name} ({low}..{high})"
             )
-        exact = low >= -_EXACT_IN_LUA and high <= _EXACT_IN_LUA
-        source = self._target.script(_scripts.add, self._key, *((low, high) if exact else (None, None)))
         try:
-            return self._run(source, str(delta))
+            return self._added(-delta if verb == "subtract" else delta)
         except FieldValueError:
             raise FieldValueError(
-                f"{self._field.qualname}: cannot {verb} {given}: the result would leave {row.c_name}'s range "
+                f"{field.qualname}: cannot {verb} {given}: the result would leave {row.c_name}'s range "
                 f"({low}..{high}); nothing changed"
             ) from None
 
-    def exchange(self, value: int, /) -> int:
-        """Set the value and return the previous one."""
-        return self._run(self._target.script(_scripts.exchange, self._key), self._entry(value))
-
-    def compare_exchange(self, expected: int, new: int, /) -> bool:
-        """Set the value to ``new`` if it is ``expected``; return whether it was."""
-        entry = self._entry(new)
+    def _expected(self, expected: Any) -> int:
         try:
-            wanted = operator.index(expected)
+            return operator.index(expected)
         except TypeError:
             raise FieldTypeError(
                 f"{self._field.qualname}: expected must be an int, got {short_repr(expected)}"
             ) from None
-        source = self._target.script(_scripts.compare_exchange, self._key)
-        return self._run(source, entry, str(wanted)) == wanted
 
-    def _entry(self, value: Any) -> str:
-        entries = checked_entries(self._schema, self._prefix, {self._field.name: value})
-        return entries[self._key].decode()
-
-    def _run(self, source: str, *args: str) -> int:
-        target = self._target
-        token = target.store.token_of(target.keys)
-        return int(target.store.run(source, target.keys, target.guarded, [token, *args]))
+    @property
+    def _channel(self) -> str:
+        """The channel shmstruct's writes of this struct or table publish on."""
+        return f"{self._target.guarded[0]}:changed"
 
     def wait(self, old: int, timeout: float | None = None) -> bool:
         """Sleep until the value differs from ``old`` (``True``) or ``timeout`` seconds pass
         (``False``); returns at once if it differs already. The sleep is on the server: every
-        write of the struct through shmstruct publishes on the struct's channel, which this
+        write of the struct (or table) through shmstruct publishes on its channel, which this
         subscribes to before it reads the value, so a change cannot slip in between."""
         target = self._target
         keys = target.keys
@@ -289,7 +312,7 @@ class RemoteAtomic:
             listener = target.store.client.pubsub(ignore_subscribe_messages=True)
         try:
             with target.store.errors(keys):
-                listener.subscribe(f"{keys.data}:changed")
+                listener.subscribe(self._channel)
             while True:
                 if self.load() != old:
                     return True
@@ -305,11 +328,11 @@ class RemoteAtomic:
             listener.close()
 
     def notify_all(self) -> None:
-        """Wake every ``wait`` on this struct (shmstruct's writes do it themselves; this is for
-        changes made another way, such as a raw ``HSET``)."""
+        """Wake every ``wait`` on this struct or table (shmstruct's writes do it themselves; this
+        is for changes made another way, such as a raw ``HSET``)."""
         target = self._target
         with target.store.errors(target.keys):
-            target.store.client.publish(f"{target.keys.data}:changed", "")
+            target.store.client.publish(self._channel, "")
 
     def __int__(self) -> int:
         return self.load()
@@ -337,6 +360,56 @@ class RemoteAtomic:
     __hash__ = None  # type: ignore[assignment]
 
 
+class _HashAtomic(RemoteAtomic):
+    """An atomic field of a struct: a Redis integer in the struct's hash."""
+
+    __slots__ = ("_key", "_prefix", "_schema")
+
+    def __init__(self, target: Target, schema: Schema, name: str, prefix: str) -> None:
+        super().__init__(target, schema.ops[name].field)
+        self._schema = schema
+        self._prefix = prefix
+        self._key = prefix + name
+
+    def load(self) -> int:
+        raw = self._target.read([self._key])[0]
+        try:
+            value: int = self._field.from_hash({self._key: raw}, self._prefix)
+        except ValueError as exc:
+            raise SegmentError(f"Redis key {self._target.keys.key!r} holds a damaged struct: {exc}") from None
+        return value
+
+    def store(self, value: int, /) -> None:
+        self._target.write(checked_entries(self._schema, self._prefix, {self._field.name: value}))
+
+    def _added(self, delta: int) -> int:
+        if not -(2**63) <= delta < 2**63:  # what HINCRBY takes
+            raise FieldValueError("")
+        row = self._field.row
+        low, high = row.low, row.high
+        exact = low is not None and high is not None and low >= -_EXACT_IN_LUA and high <= _EXACT_IN_LUA
+        source = self._target.script(_scripts.add, self._key, *((low, high) if exact else (None, None)))
+        return self._run(source, str(delta))
+
+    def exchange(self, value: int, /) -> int:
+        return self._run(self._target.script(_scripts.exchange, self._key), self._entry(value))
+
+    def compare_exchange(self, expected: int, new: int, /) -> bool:
+        entry = self._entry(new)
+        wanted = self._expected(expected)
+        source = self._target.script(_scripts.compare_exchange, self._key)
+        return self._run(source, entry, str(wanted)) == wanted
+
+    def _entry(self, value: Any) -> str:
+        entries = checked_entries(self._schema, self._prefix, {self._field.name: value})
+        return entries[self._key].decode()
+
+    def _run(self, source: str, *args: str) -> int:
+        target = self._target
+        token = target.store.token_of(target.keys)
+        return int(target.store.run(source, target.keys, target.guarded, [token, *args]))
+
+
 def proxy_class(schema: Schema) -> type[RemoteStruct]:
     """The proxy class of a schema (made once).
 
@@ -348,7 +421,13 @@ def proxy_class(schema: Schema) -> type[RemoteStruct]:
         found = _classes.get(schema)
     if found is not None:
         return found
-    namespace: dict[str, Any] = {"__slots__": (), "__shm_schema_of_proxy__": schema, "__module__": __name__}
+    check_size(schema, "a struct")
+    namespace: dict[str, Any] = {
+        **user_attributes(schema, RemoteStruct),
+        "__slots__": (),
+        "__shm_schema_of_proxy__": schema,
+        "__module__": __name__,
+    }
     for field in schema.fields:
         if field.atomic:
             if field.row.high is not None and field.row.high > 2**63 - 1:
