@@ -25,9 +25,10 @@ from .._errors import LeaseExpiredError, StoreUnavailableError
 from ._lease import RemoteLock
 from ._log import RemoteLog
 from ._row import RemoteRow
-from ._store import MAX_KEY_LENGTH, Store
+from ._store import Store
 from ._struct import RemoteAtomic, RemoteStruct
 from ._table import RemoteTable
+from ._target import MAX_KEY_LENGTH
 
 __all__ = [
     "DEFAULT_URL",

@@ -21,7 +21,8 @@ from .._errors import LeaseExpiredError, SharedMemoryGoneError
 from . import _scripts
 
 if TYPE_CHECKING:
-    from ._store import Keys, Store
+    from ._store import Store
+    from ._target import Keys
 
 __all__ = ["RemoteLock"]
 

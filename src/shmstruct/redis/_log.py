@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .._errors import LogFullError, SegmentError
 from .._schema import Schema
 from . import _scripts
-from ._store import Records
+from ._target import Records
 
 if TYPE_CHECKING:
-    from ._store import Target
+    from ._target import Target
 
 __all__ = ["RemoteLog"]
 

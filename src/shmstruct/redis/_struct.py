@@ -21,7 +21,8 @@ from .._kinds import Field
 from .._schema import Schema, from_buffer, schema_of
 from .._struct import SharedStruct
 from . import _scripts
-from ._store import Target, check_size
+from ._store import check_size
+from ._target import Target
 
 __all__ = ["RemoteAtomic", "RemoteStruct", "image_entries", "proxy_class", "scratch_of"]
 

@@ -19,12 +19,12 @@ from .._errors import FieldTypeError, SegmentError, short_repr
 from .._kinds import Field
 from . import _scripts
 from ._row import cell_bytes, row_class
-from ._store import Records
 from ._struct import scratch_of
+from ._target import Records
 
 if TYPE_CHECKING:
     from .._schema import Schema
-    from ._store import Keys, Target
+    from ._target import Keys, Target
 
 __all__ = ["RemoteTable", "column_images", "column_key"]
 
