@@ -305,7 +305,7 @@ def test_a_waiter_takes_the_lock_when_it_is_released(store: Any, redis_url: str)
         with pair.lock:
             thread = threading.Thread(target=waiter)
             thread.start()
-            assert not theirs.lock.acquire(blocking=False)
+            assert not theirs.lock.acquire(block=False)
             pair.a = 41
         assert taken.wait(JOIN_TIMEOUT)
         thread.join(JOIN_TIMEOUT)
@@ -399,7 +399,7 @@ def test_a_proxy_is_not_pickled(store: Any) -> None:
 def test_lock_acquire_options(store: Any) -> None:
     name = key("r-lock-options")
     pair = store.create(Pair, name)
-    assert pair.lock.acquire(blocking=False)
+    assert pair.lock.acquire(block=False)
     assert pair.lock.acquire(timeout=5)  # re-entrant for its thread
     pair.lock.release()
     assert pair.lock.token is not None
@@ -750,7 +750,7 @@ def test_a_forked_child_does_not_hold_its_parents_lock(store: Any) -> None:
 def child_tries_the_lock(done: Any) -> None:
     store, name = _inherited
     lock = store.attach(Pair, name).lock
-    done.put((lock.acquire(blocking=False), lock.token))
+    done.put((lock.acquire(block=False), lock.token))
 
 
 def test_every_kind_counts_as_existing_and_is_never_overwritten(store: Any) -> None:
@@ -1098,3 +1098,54 @@ def test_a_server_out_of_memory_refuses_cleanly(tmp_path: Any) -> None:
             assert table[0].a == 2
     finally:
         server.stop()
+
+
+def child_sets_then_notifies(url: str, name: str, waiting: Any) -> None:
+    with shmstruct.redis.connect(url) as store:
+        pair = store.attach(Pair, name)
+        waiting.wait(JOIN_TIMEOUT)
+        with pair.lock:  # taken once the parent's wait released it
+            pair.a = 1
+            pair.lock.notify()
+
+
+def child_appends(url: str, name: str, count: int) -> None:
+    with shmstruct.redis.connect(url) as store:
+        log = store.attach_log(Event, name)
+        with log.lock:  # taken once the parent's wait released it: the parent listens by then
+            for number in range(count):
+                log.append(worker=1, seq=number)
+
+
+def test_the_lock_is_a_condition_across_processes(ctx: BaseContext, store: Any, redis_url: str) -> None:
+    name, log_name = key("r-cond"), key("r-cond-log")
+    pair = store.create(Pair, name)
+    waiting = ctx.Event()
+    child = ctx.Process(target=child_sets_then_notifies, args=(redis_url, name, waiting))
+    child.start()
+    with pair.lock, pair.lock:  # taken twice: wait releases both levels and takes both back
+        assert pair.lock.held_by_me() and not pair.lock.wait(timeout=0.01)
+        waiting.set()
+        assert pair.lock.wait(timeout=JOIN_TIMEOUT)  # true: woken by the child's notify, not the timeout
+        assert pair.a == 1 and pair.lock.wait_for(lambda: pair.a == 1, timeout=0)
+        assert pair.lock.held_by_me() and pair.lock.token is not None
+    assert not pair.lock.held_by_me() and pair.a == 1
+    child.join(JOIN_TIMEOUT)
+    assert child.exitcode == 0
+    with pytest.raises(RuntimeError, match="does not hold"):
+        pair.lock.wait(0)
+    with pytest.raises(RuntimeError, match="does not hold"):
+        pair.lock.notify_all()
+    assert pair.lock.holder is None and pair.lock.recoveries == 0 and pair.lock.dead_holder is None
+    log = store.create_log(Event, log_name, capacity=10)
+    appender = ctx.Process(target=child_appends, args=(redis_url, log_name, 4))
+    with log.lock:
+        appender.start()
+        assert log.lock.wait(timeout=JOIN_TIMEOUT)  # woken by an append, as in shared memory
+        assert log.lock.wait_for(
+            lambda: len(log) == 4, timeout=JOIN_TIMEOUT
+        )  # appends wake the log's lock, as in shared memory
+    appender.join(JOIN_TIMEOUT)
+    assert appender.exitcode == 0
+    store.delete(name)
+    store.delete(log_name)

@@ -15,7 +15,9 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._errors import LeaseExpiredError, SharedMemoryGoneError
 from . import _scripts
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from ._target import Keys
 
 __all__ = ["RemoteLock"]
+
+T = TypeVar("T")
 
 
 class RemoteLock:
@@ -63,11 +67,11 @@ class RemoteLock:
             self._owner, self._depth, self._token = None, 0, b""
             self._local = threading.Lock()
 
-    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+    def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
         """Take the lock for ``lease`` seconds (the store's); re-entrant for the holding thread.
 
         Args:
-            blocking: Wait for it (``False``: try once).
+            block: Wait for it (``False``: try once), as ``SharedLock.acquire`` takes it.
             timeout: Give up after this many seconds (``None``: wait as long as it takes).
 
         Returns:
@@ -79,14 +83,14 @@ class RemoteLock:
             self._depth += 1
             return True
         deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
-        if not blocking:
+        if not block:
             local_taken = self._local.acquire(False)
         else:
             local_taken = self._local.acquire(True, -1 if deadline is None else max(0.0, deadline - time.monotonic()))
         if not local_taken:
             return False
         try:
-            token = self._take(blocking, deadline)
+            token = self._take(block, deadline)
         except BaseException:
             self._local.release()
             raise
@@ -159,6 +163,123 @@ class RemoteLock:
         lease_ms = str(max(1, round(store.lease * 1000)))
         if not store.run(_scripts.RENEW, keys, (keys.lock,), [token, lease_ms]):
             raise LeaseExpiredError(f"the lease on Redis key {keys.key!r}'s lock had passed before renew()")
+
+    def held_by_me(self) -> bool:
+        """Whether the calling thread holds the lock."""
+        self._after_fork()
+        return self._owner == threading.get_ident()
+
+    @property
+    def holder(self) -> int | None:
+        """Always ``None``: a lease's holder may be a process on another host, so no pid names it
+        (``token`` identifies this thread's holding)."""
+        return None
+
+    @property
+    def recoveries(self) -> int:
+        """Always 0: a lease is not taken over from a dead holder; it ends on its own."""
+        return 0
+
+    @property
+    def dead_holder(self) -> int | None:
+        """Always ``None`` (see ``recoveries``)."""
+        return None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Release the lock completely (however often this thread took it), sleep on the server
+        until another process or thread calls ``notify`` or ``notify_all`` (or appends to the log
+        this lock guards), then take it back at the same depth, as ``SharedLock.wait`` does.
+
+        Args:
+            timeout: The most seconds to sleep (``None``: as long as it takes).
+
+        Returns:
+            ``True`` when woken by a notify, ``False`` when the timeout passed. Every notify wakes
+            every waiter: re-check the state, or use ``wait_for``. (Appends to a Redis log do not
+            take its lock: one made between a check and ``wait`` is not waited for; ``wait_for``
+            listens before it checks, so it misses none.)
+
+        Raises:
+            RuntimeError: This thread does not hold the lock.
+            LeaseExpiredError: The lease had passed before the wait released it (the lock is
+                held again when this is raised, so that ``with s.lock:`` ends normally).
+        """
+        with self._listening("wait") as listener:
+            return self._sleep(listener, None if timeout is None else time.monotonic() + max(0.0, timeout))
+
+    def wait_for(self, predicate: Callable[[], T], timeout: float | None = None) -> T:
+        """Wait (see ``wait``) until ``predicate()`` is true, checking it first and after every
+        wake-up, with the lock held; return its last result (false when ``timeout`` passed). It
+        listens for notifications before the first check, so none made after a check is missed."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._listening("wait") as listener:
+            result = predicate()
+            while not result:
+                if deadline is not None and deadline <= time.monotonic():
+                    break
+                self._sleep(listener, deadline)
+                result = predicate()
+            return result
+
+    @contextmanager
+    def _listening(self, verb: str) -> Iterator[Any]:
+        """A subscription to this lock's notifications, for a thread that holds it."""
+        if not self.held_by_me():
+            raise RuntimeError(
+                f"cannot {verb} on the lock of Redis key {self._keys.key!r}: this thread does not hold it"
+            )
+        store, keys = self._store, self._keys
+        with store.errors(keys):
+            listener = store.client.pubsub(ignore_subscribe_messages=True)
+        try:
+            with store.errors(keys):
+                listener.subscribe(self._channel)
+            yield listener
+        finally:
+            listener.close()
+
+    def _sleep(self, listener: Any, deadline: float | None) -> bool:
+        """Release the lock completely, sleep until ``listener`` hears a notification or
+        ``deadline`` passes, take the lock back at the same depth; whether it heard one."""
+        store, keys = self._store, self._keys
+        depth = self._depth
+        woken = False
+        try:
+            self._depth = 1
+            self.release()
+            while not woken:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                cap = min(store.block_slice or 5.0, 5.0)
+                with store.errors(keys):
+                    woken = listener.get_message(timeout=cap if left is None else min(left, cap)) is not None
+        finally:
+            if not self.held_by_me():
+                self.acquire()
+            self._depth = depth
+        return woken
+
+    def notify(self, n: int = 1) -> None:
+        """Wake the waiters (every one: a notification on the server reaches all of them).
+
+        Raises:
+            RuntimeError: This thread does not hold the lock.
+        """
+        if not self.held_by_me():
+            raise RuntimeError(
+                f"cannot notify on the lock of Redis key {self._keys.key!r}: this thread does not hold it"
+            )
+        with self._store.errors(self._keys):
+            self._store.client.publish(self._channel, "")
+
+    def notify_all(self) -> None:
+        """Wake every waiter (see ``notify``)."""
+        self.notify()
+
+    @property
+    def _channel(self) -> str:
+        return f"{self._keys.data}:notify"
 
     def __enter__(self) -> RemoteLock:
         self.acquire()

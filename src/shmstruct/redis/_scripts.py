@@ -220,6 +220,7 @@ else
   redis.call('XADD', KEYS[1], '*', 'row', ARGV[2])
 end
 redis.call('HINCRBY', KEYS[2], 'appended', 1)
+redis.call('PUBLISH', KEYS[1] .. ':notify', '')
 return appended
 """
     )
