@@ -4,11 +4,12 @@ stand in for hosts, each with its own connection."""
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import signal
 import threading
 from multiprocessing.context import BaseContext
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 import pytest
@@ -1149,3 +1150,146 @@ def test_the_lock_is_a_condition_across_processes(ctx: BaseContext, store: Any, 
     assert appender.exitcode == 0
     store.delete(name)
     store.delete(log_name)
+
+
+# --------------------------------------------------------------------------- found by an attack on the store
+
+
+class Tricky(SharedStruct):
+    """Field and method names a proxy might use itself."""
+
+    span: int = 0
+    record: int = 0
+    inner: Point = nested()
+
+    def lock(self) -> str:  # the user's lock wins, as on the struct
+        return "mine"
+
+
+class Once:
+    """A descriptor that allows one owner, as some libraries' do."""
+
+    owners: ClassVar[list[str]] = []
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        Once.owners.append(owner.__name__)
+        if len(Once.owners) > 1:
+            raise RuntimeError("one owner only")
+
+    def __get__(self, obj: Any, owner: Any = None) -> str:
+        return "once"
+
+
+class Mixin:
+    def total(self) -> float:
+        return float(self.x + self.y)  # type: ignore[attr-defined]
+
+
+class Mixed(Mixin, SharedStruct):
+    x: float = 0.0
+    y: float = 0.0
+    marker = Once()
+
+    @functools.cached_property
+    def cached(self) -> float:
+        return self.x
+
+
+def test_schema_names_never_break_a_proxy(store: Any) -> None:
+    struct_name, table_name = key("r-tricky-s"), key("r-tricky-t")
+    tricky = store.create(Tricky, struct_name)
+    rows = store.create_table(Tricky, table_name, rows=2)
+    for proxy in (tricky, rows[1]):
+        proxy.span, proxy.record = 3, 4
+        proxy.inner = {"x": 2.5}
+        assert (proxy.span, proxy.record, proxy.inner.x, proxy.lock()) == (3, 4, 2.5, "mine")
+        with pytest.raises(AttributeError, match="cannot delete"):
+            del proxy.span
+    rows[0].inner = rows[1].inner  # a proxy of the nested schema is a value of it, as in shared memory
+    tricky.inner = rows[0].inner
+    assert rows[0].inner.x == 2.5 == tricky.inner.x
+    mixed = store.create(Mixed, key("r-mixed"), x=1.0, y=2.0)
+    assert mixed.total() == 3.0 and mixed.marker == "once" and mixed.cached == 1.0 and Once.owners == ["Mixed"]
+
+    class Clash(SharedStruct):
+        x: int = 0
+
+        def _target(self) -> None: ...
+
+    with pytest.raises(shmstruct.SchemaError, match="Clash._target: the Redis proxy"):
+        store.create(Clash, key("r-clash"))
+    for name in (struct_name, table_name, key("r-mixed")):
+        store.delete(name)
+    assert not store.exists(key("r-clash"))
+
+
+def test_a_stale_table_or_log_proxy_never_touches_what_replaced_it(store: Any) -> None:
+    name = key("r-stale")
+    old = store.create_table(Pair, name, rows=1000)
+    store.delete(name)
+    store.create_table(Pair, name, rows=2)
+    with pytest.raises(shmstruct.SchemaMismatchError, match="not the table this proxy was attached to"):
+        old[999].a = 1
+    assert store.client.strlen(f"shmstruct:{{{name}}}:col:a") == 16  # not grown to 1000 rows
+    store.delete(name)
+    log = store.create_log(Pair, name, capacity=4)
+    with pytest.raises(shmstruct.SchemaMismatchError, match="holds a log"):
+        old[0].a = 1
+    store.delete(name)
+    table = store.create_table(Pair, name, rows=4)
+    for read in (lambda: len(log), lambda: log.snapshot(), lambda: log.append(a=1), lambda: log.wait(0, 0)):
+        with pytest.raises(shmstruct.SchemaMismatchError, match="holds a table"):
+            read()
+    assert table.column("a").tolist() == [0, 0, 0, 0]
+    store.delete(name)
+    assert not store.client.keys(f"*{{{name}}}*")
+
+
+def test_damaged_columns_and_entries_are_refused_and_never_rebuilt(store: Any) -> None:
+    name, struct_name = key("r-damaged"), key("r-damaged-s")
+    table = store.create_table(Cells, name, rows=4)
+    store.client.delete(f"shmstruct:{{{name}}}:col:i64")
+    store.client.set(f"shmstruct:{{{name}}}:col:i32", b"\0" * 8)  # two rows of four
+    for write in (lambda: setattr(table[3], "i64", 1), lambda: table[3].i32.store(1), lambda: table[3].i32.add(1)):
+        with pytest.raises(shmstruct.SegmentError, match="damaged by another program"):
+            write()
+    with pytest.raises(shmstruct.SegmentError, match="damaged"):
+        table.write_column("i64", [1, 2, 3, 4])
+    assert not store.client.exists(f"shmstruct:{{{name}}}:col:i64")  # never recreated
+    store.client.delete(f"shmstruct:{{{name}}}:col:u32")
+    store.client.rpush(f"shmstruct:{{{name}}}:col:u32", "x")
+    with pytest.raises(shmstruct.SegmentError, match="holds another Redis type"):
+        table[0].u32.load()
+    store.delete(name)
+    job = store.create(Job, struct_name)
+    for raw in (b"abc", b"1.5", b"", b"99999999999"):
+        store.client.hset(f"shmstruct:{{{struct_name}}}", "count32", raw)
+        for operation in (lambda: job.count32.exchange(1), lambda: job.count32.compare_exchange(0, 1)):
+            with pytest.raises(shmstruct.SegmentError, match="field 'count32'"):
+                operation()
+        with pytest.raises(shmstruct.SegmentError, match="field 'count32'"):
+            job.count32.add(1)
+        assert store.client.hget(f"shmstruct:{{{struct_name}}}", "count32") == raw  # refused: unchanged
+    with pytest.raises(shmstruct.FieldTypeError):
+        job.hits.compare_exchange(True, 1)
+    store.delete(struct_name)
+
+
+def test_an_out_of_memory_server_refuses_atomic_adds_as_such(tmp_path: Any) -> None:
+    server = RedisServer(tmp_path)
+    try:
+        with shmstruct.redis.connect(server.url) as store:
+            counter = store.create(Counter, key("r-oom-add"))
+            store.client.config_set("maxmemory", "1")
+            with pytest.raises(shmstruct.SharedMemoryFullError):
+                counter.hits.add(1)
+            store.client.config_set("maxmemory", "0")
+            assert counter.hits.load() == 0
+    finally:
+        server.stop()
+
+
+def test_logs_are_limited_as_tables_are(store: Any) -> None:
+    with pytest.raises(ValueError, match="at most 536,870,912 bytes"):
+        store.create_log(Pair, key("r-big-log"), capacity=40_000_000)
+    assert not store.exists(key("r-big-log"))

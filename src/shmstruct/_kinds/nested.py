@@ -66,6 +66,9 @@ class NestedField(Field):
         def prepare_nested(value: Any) -> bytes:
             if isinstance(value, schema_class):
                 return locked_bytes(value, size)
+            proxied = getattr(type(value), "__shm_schema_of_proxy__", None)  # a proxy of a remote store's
+            if proxied is not None and proxied.cls is schema_class:
+                value = value.__shm_snapshot__()
             if hasattr(value, "model_dump") and not isinstance(value, type):  # a snapshot of the nested schema
                 value = value.model_dump()
             if not isinstance(value, Mapping):

@@ -243,7 +243,10 @@ class ScalarField(Field):
             elif python_type is str:
                 value = raw.decode("utf-8", "surrogatepass")
             elif raw.startswith(b"nan:"):  # a NaN with its sign and payload (see to_hash)
-                data = int(raw[4:].decode("ascii"), 16).to_bytes(self.size, sys.byteorder)
+                bits = raw[4:]
+                if not bits or bits.strip(b"0123456789abcdef"):
+                    raise ValueError
+                data = int(bits, 16).to_bytes(self.size, sys.byteorder)
                 stored = self.ctype.from_buffer_copy(data).value
                 value = stored if self.row.decode is None else self.row.decode(stored)
                 if value == value:
@@ -251,6 +254,8 @@ class ScalarField(Field):
                 self.checks(value)
                 return value
             else:
+                if b"_" in raw or raw != raw.strip():  # what int() and float() take, but to_hash never writes
+                    raise ValueError
                 value = python_type(raw.decode("ascii"))  # int("12"), float("-inf")
             encoded = self.checks(value)  # the field's own checks: range, length, constraints
         except (ValueError, TypeError, UnicodeDecodeError, OverflowError):

@@ -14,11 +14,11 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._errors import FieldTypeError, FieldValueError, SegmentError
+from .._errors import FieldValueError, SegmentError
 from .._kinds import Field
 from .._schema import Schema, schema_of
 from . import _scripts
-from ._struct import RemoteAtomic, scratch_of, user_attributes
+from ._struct import RemoteAtomic, make_proxy_class, no_field, scratch_of
 
 if TYPE_CHECKING:
     from ._table import RemoteTable
@@ -44,15 +44,20 @@ class RemoteRow:
         object.__setattr__(self, "_start", start)
 
     def __repr__(self) -> str:
-        return f"<row {self._index} of {self._table!r}>"
+        where = f"row {self._index:,} of {self._table!r}"
+        if self._column is not None:
+            where = f"{self.__shm_schema_of_proxy__.name} in column {self._column!r} of {where}"
+        return f"<{where}>"
 
     def __setattr__(self, name: str, value: Any) -> None:
         attribute = getattr(type(self), name, None)
         if isinstance(attribute, (_Cell, property)):
             attribute.__set__(self, value)
             return
-        schema = self.__shm_schema_of_proxy__
-        raise FieldTypeError(f"{schema.name} has no field {name!r}; its fields are: {', '.join(schema.ops)}")
+        raise no_field(self.__shm_schema_of_proxy__, name)
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete {self.__shm_schema_of_proxy__.name}.{name}: fields always hold a value")
 
     def __reduce__(self) -> Any:
         raise TypeError("a Redis table row is not pickled: pass the key and the index, and attach in the other process")
@@ -68,7 +73,7 @@ class RemoteRow:
     def __exit__(self, *exc_info: object) -> None:
         """Nothing to release: the connections belong to the store."""
 
-    def span(self, field: Field) -> tuple[str, int]:
+    def _span(self, field: Field) -> tuple[str, int]:
         """The column holding ``field`` of this row, and the field's first byte in it."""
         if self._column is None:
             return field.name, self._index * field.size
@@ -78,7 +83,7 @@ class RemoteRow:
 
     def __shm_snapshot__(self) -> Any:
         schema = self.__shm_schema_of_proxy__
-        return schema.record_to_model(self.record(list(schema.fields)))
+        return schema.record_to_model(self._record(list(schema.fields)))
 
     def __shm_update__(self, values: Mapping[str, Any]) -> None:
         schema = self.__shm_schema_of_proxy__
@@ -88,8 +93,8 @@ class RemoteRow:
         for name, (store, prepared) in zip(values, writes, strict=True):
             store(scratch, prepared)
             field = schema.ops[name].field
-            slices.append((*self.span(field), cell_bytes(scratch, field)))
-        self._table.write_spans(slices)
+            slices.append((*self._span(field), cell_bytes(scratch, field)))
+        self._table._write_spans(slices)
 
     def __shm_close__(self) -> None:
         """Nothing to release: the connections belong to the store."""
@@ -97,12 +102,12 @@ class RemoteRow:
     def __shm_name__(self) -> str:
         return self._table._target.keys.key
 
-    def record(self, fields: list[Field]) -> Any:
+    def _record(self, fields: list[Field]) -> Any:
         """A one-row record of the schema holding ``fields`` of this row (the others zero)."""
         import numpy as np
 
         schema = self.__shm_schema_of_proxy__
-        cells = self._table.read_spans([(*self.span(f), f.size) for f in fields])
+        cells = self._table._read_spans([(*self._span(f), f.size) for f in fields])
         image = bytearray(schema.size)
         for f, data in zip(fields, cells, strict=True):
             image[f.offset : f.offset + f.size] = data
@@ -124,12 +129,12 @@ class _Cell:
             return self
         field = self.field
         if field.schema is not None:  # a proxy of the nested struct, over the same column
-            column, start = obj.span(field)
+            column, start = obj._span(field)
             return row_class(schema_of(field.schema))(obj._table, obj._index, column, start)
         if field.atomic:
             return _CellAtomic(obj, field)
         kind = type(field)
-        return kind.decode(kind.item(obj.record([field]), self.entry), self.entry, False)
+        return kind.decode(kind.item(obj._record([field]), self.entry), self.entry, False)
 
     def __set__(self, obj: RemoteRow, value: Any) -> None:
         obj.__shm_update__({self.name: value})
@@ -184,8 +189,8 @@ class _CellAtomic(RemoteAtomic):
         )
 
     def _read(self) -> bytes:
-        column, offset = self._row.span(self._field)
-        data: bytes = self._row._table.read_spans([(column, offset, self._field.size)])[0]
+        column, offset = self._row._span(self._field)
+        data: bytes = self._row._table._read_spans([(column, offset, self._field.size)])[0]
         return data
 
     def _encode(self, value: Any) -> bytes:
@@ -204,9 +209,9 @@ class _CellAtomic(RemoteAtomic):
     def _run(self, make: Any, *args: bytes) -> bytes:
         table = self._row._table
         target = table._target
-        column, offset = self._row.span(self._field)
+        column, offset = self._row._span(self._field)
         token = target.store.token_of(target.keys)
-        keys = (target.keys.meta, target.keys.lock, table.column_key(column))
+        keys = (target.keys.meta, target.keys.lock, table._column_key(column))
         try:
             data: bytes = target.store.run(
                 target.script(make), target.keys, keys, [token, offset, self._field.size, *args]
@@ -224,15 +229,9 @@ def row_class(schema: Schema) -> type[RemoteRow]:
     properties (see ``user_attributes``)."""
     found = _row_classes.get(schema)
     if found is None:
-        namespace: dict[str, Any] = {
-            **user_attributes(schema, RemoteRow),
-            "__slots__": (),
-            "__shm_schema_of_proxy__": schema,
-            "__module__": __name__,
-        }
-        for field in schema.fields:
-            namespace[field.name] = _Cell(field)
-        found = _row_classes.setdefault(schema, type(f"Remote{schema.name}Row", (RemoteRow,), namespace))
+        cells = {field.name: _Cell(field) for field in schema.fields}
+        made = make_proxy_class(schema, RemoteRow, f"Remote{schema.name}Row", cells)
+        found = _row_classes.setdefault(schema, made)
     return found
 
 

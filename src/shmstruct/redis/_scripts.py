@@ -14,6 +14,8 @@ script once, by its SHA1.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 __all__ = [
     "ACQUIRE",
     "CREATE",
@@ -42,7 +44,17 @@ __all__ = [
 ERR_GONE = "SHMSTRUCT_GONE"  # the key was removed, or now holds something else
 ERR_LEASE = "SHMSTRUCT_LEASE"  # the writer's lease has passed: another holder may have the lock
 ERR_RANGE = "SHMSTRUCT_RANGE"  # an atomic operation would leave the field's range
-ERR_DAMAGED = "SHMSTRUCT_DAMAGED"  # a table's column is not as long as its rows say
+ERR_DAMAGED = "SHMSTRUCT_DAMAGED"  # followed by what: a value or a column another program damaged
+
+
+class Identity(NamedTuple):
+    """What a key must still hold for a script to act on it: a ``kind`` (``struct``, ``log``,
+    ``table``) of the schema whose ``fingerprint`` this is, and for a table its number of ``rows``
+    (a table made again with other rows is another table to a proxy of the old one)."""
+
+    fingerprint: bytes
+    kind: str
+    rows: int | None = None
 
 
 def _literal(text: str | bytes) -> str:
@@ -52,18 +64,34 @@ def _literal(text: str | bytes) -> str:
     return "'" + "".join(chr(b) if chr(b).isalnum() and b < 128 else f"\\{b:03d}" for b in data) + "'"
 
 
-def _guard(fingerprint: bytes, metadata: str, lock: str) -> str:
-    """Lua: refuse unless the hash ``metadata`` holds ``fingerprint`` and, when ARGV[1] (the
-    writer's fencing token, '' when it does not hold the lock) is given, the lock ``lock`` holds
-    that token."""
+def _check(identity: Identity, metadata: str) -> str:
+    """Lua: refuse unless the hash ``metadata`` holds what ``identity`` says (for reads, which
+    carry no token)."""
+    wanted = [_literal(identity.fingerprint), _literal(identity.kind)]
+    names = "'_fingerprint', '_kind'"
+    if identity.rows is not None:
+        wanted.append(_literal(str(identity.rows)))
+        names += ", 'rows'"
+    differs = " or ".join(f"held[{number}] ~= {value}" for number, value in enumerate(wanted, 1))
     return f"""
-if redis.call('HGET', {metadata}, '_fingerprint') ~= {_literal(fingerprint)} then
+local held = redis.call('HMGET', {metadata}, {names})
+if {differs} then
   return redis.error_reply('{ERR_GONE}')
 end
+"""
+
+
+def _guard(identity: Identity, metadata: str, lock: str) -> str:
+    """Lua: :func:`_check`, then, when ARGV[1] (the writer's fencing token, '' when it does not
+    hold the lock) is given, refuse unless the lock ``lock`` holds that token."""
+    return (
+        _check(identity, metadata)
+        + f"""
 if ARGV[1] ~= '' and redis.call('GET', {lock}) ~= ARGV[1] then
   return redis.error_reply('{ERR_LEASE}')
 end
 """
+    )
 
 
 #: Lua: tell the struct's waiters (``RemoteAtomic.wait``) that it changed. Free when none listens.
@@ -92,60 +120,93 @@ redis.call('HSET', KEYS[1], '_kind', ARGV[1], '_fingerprint', ARGV[2], '_schema'
 """ + _set_pairs(4)
 
 
-def write(fingerprint: bytes) -> str:
+def write(identity: Identity) -> str:
     """KEYS[1] a struct's hash, KEYS[2] its lock; ARGV[1] the token, then field / value pairs:
     all written, or (an error) none."""
-    return _guard(fingerprint, "KEYS[1]", "KEYS[2]") + _set_pairs(2, _CHANGED)
+    return _guard(identity, "KEYS[1]", "KEYS[2]") + _set_pairs(2, _CHANGED)
 
 
-def add(fingerprint: bytes, field: str, low: int | None, high: int | None) -> str:
-    """KEYS as :func:`write`; ARGV[1] the token, ARGV[2] the number to add to ``field``. The
-    previous value as a decimal string (an integer reply would pass through a double and lose
-    digits). The range is checked here when Lua's numbers (doubles) hold it exactly (``low`` and
-    ``high`` given); beyond, by Redis's own 64-bit overflow check."""
+def _held_integer(field: str, low: int, high: int) -> str:
+    """Lua: ``old``, the integer entry ``field`` of the hash KEYS[1], refused (ERR_DAMAGED) unless
+    it is a decimal integer in [low, high], as a read of it would refuse it. The bounds are
+    compared as decimal strings, since Lua's numbers (doubles) do not hold 64-bit ones exactly."""
+    return f"""
+local function compare(a, b)
+  local na, nb = string.sub(a, 1, 1) == '-', string.sub(b, 1, 1) == '-'
+  if na ~= nb then
+    if na then return -1 else return 1 end
+  end
+  local da, db = a, b
+  if na then da, db = string.sub(a, 2), string.sub(b, 2) end
+  local order = 0
+  if #da ~= #db then
+    if #da < #db then order = -1 else order = 1 end
+  elseif da ~= db then
+    if da < db then order = -1 else order = 1 end
+  end
+  if na then order = -order end
+  return order
+end
+local old = redis.call('HGET', KEYS[1], {_literal(field)})
+if not old or not string.match(old, '^%-?%d+$') or string.match(old, '^%-?0%d') or old == '-0'
+    or compare(old, '{low}') < 0 or compare(old, '{high}') > 0 then
+  local shown = string.gsub(string.sub(tostring(old), 1, 40), '%c', '?')
+  return redis.error_reply("{ERR_DAMAGED} field '" .. {_literal(field)} .. "' holds '" .. shown ..
+                           "', not an integer from {low} to {high}")
+end
+"""
+
+
+def add(identity: Identity, field: str, low: int, high: int, exact: bool) -> str:
+    """KEYS as :func:`write`; ARGV[1] the token, ARGV[2] the number to add to ``field``, whose
+    range is [low, high]. The previous value as a decimal string (an integer reply would pass
+    through a double and lose digits). The sum's range is checked here when Lua's numbers
+    (doubles) hold it exactly (``exact``); beyond, by Redis's own 64-bit overflow check."""
     check = (
-        ""
-        if low is None or high is None
-        else f"""
+        f"""
 local new = tonumber(old) + tonumber(ARGV[2])
 if new < {low} or new > {high} then
   return redis.error_reply('{ERR_RANGE}')
 end
 """
+        if exact
+        else ""
     )
     return (
-        _guard(fingerprint, "KEYS[1]", "KEYS[2]")
-        + f"""
-local old = redis.call('HGET', KEYS[1], {_literal(field)})
-{check}
+        _guard(identity, "KEYS[1]", "KEYS[2]")
+        + _held_integer(field, low, high)
+        + f"""{check}
 local done = redis.pcall('HINCRBY', KEYS[1], {_literal(field)}, ARGV[2])
 if type(done) == 'table' and done.err then
-  return redis.error_reply('{ERR_RANGE}')
+  if string.find(done.err, 'overflow', 1, true) then
+    return redis.error_reply('{ERR_RANGE}')
+  end
+  return done
 end
 {_CHANGED}return old
 """
     )
 
 
-def exchange(fingerprint: bytes, field: str) -> str:
+def exchange(identity: Identity, field: str, low: int, high: int) -> str:
     """KEYS as :func:`write`; ARGV[1] the token, ARGV[2] the new value of ``field``. The previous value."""
     return (
-        _guard(fingerprint, "KEYS[1]", "KEYS[2]")
+        _guard(identity, "KEYS[1]", "KEYS[2]")
+        + _held_integer(field, low, high)
         + f"""
-local old = redis.call('HGET', KEYS[1], {_literal(field)})
 redis.call('HSET', KEYS[1], {_literal(field)}, ARGV[2])
 {_CHANGED}return old
 """
     )
 
 
-def compare_exchange(fingerprint: bytes, field: str) -> str:
+def compare_exchange(identity: Identity, field: str, low: int, high: int) -> str:
     """KEYS as :func:`write`; ARGV[1] the token, ARGV[2] the new value, ARGV[3] the expected one
     (decimal strings, compared as such). The previous value."""
     return (
-        _guard(fingerprint, "KEYS[1]", "KEYS[2]")
+        _guard(identity, "KEYS[1]", "KEYS[2]")
+        + _held_integer(field, low, high)
         + f"""
-local old = redis.call('HGET', KEYS[1], {_literal(field)})
 if old == ARGV[3] then
   redis.call('HSET', KEYS[1], {_literal(field)}, ARGV[2])
 end
@@ -204,11 +265,11 @@ return 1
 """
 
 
-def append(fingerprint: bytes) -> str:
+def append(identity: Identity) -> str:
     """KEYS[1] the stream, KEYS[2] the metadata, KEYS[3] the lock; ARGV[1] the token, ARGV[2] the
     row. The number of earlier appends, or -1: full (nothing added)."""
     return (
-        _guard(fingerprint, "KEYS[2]", "KEYS[3]")
+        _guard(identity, "KEYS[2]", "KEYS[3]")
         + """
 local appended = tonumber(redis.call('HGET', KEYS[2], 'appended'))
 local capacity = redis.call('HGET', KEYS[2], 'capacity')
@@ -226,30 +287,21 @@ return appended
     )
 
 
-def log_state(fingerprint: bytes) -> str:
+def log_state(identity: Identity) -> str:
     """KEYS[1] the stream, KEYS[2] the metadata. {appends made, the id of the stream's last entry
     ('0-0' when empty)}, read together, so that a reader that then blocks for entries after that
     id cannot miss an append made in between."""
-    return f"""
-if redis.call('HGET', KEYS[2], '_fingerprint') ~= {_literal(fingerprint)} then
-  return redis.error_reply('{ERR_GONE}')
-end
+    return (
+        _check(identity, "KEYS[2]")
+        + """
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local id = '0-0'
 if #last > 0 then
   id = last[1][1]
 end
-return {{tonumber(redis.call('HGET', KEYS[2], 'appended')), id}}
+return {tonumber(redis.call('HGET', KEYS[2], 'appended')), id}
 """
-
-
-def _check(fingerprint: bytes, metadata: str) -> str:
-    """Lua: refuse unless the hash ``metadata`` holds ``fingerprint`` (for reads, which carry no token)."""
-    return f"""
-if redis.call('HGET', {metadata}, '_fingerprint') ~= {_literal(fingerprint)} then
-  return redis.error_reply('{ERR_GONE}')
-end
-"""
+    )
 
 
 #: KEYS[1] the table's metadata hash, KEYS[2] the hash a struct of that name would have, KEYS[3...]
@@ -271,11 +323,11 @@ return 1
 """
 
 
-def read_ranges(fingerprint: bytes) -> str:
+def read_ranges(identity: Identity) -> str:
     """KEYS[1] a table's metadata, KEYS[2...] its columns; ARGV triplets: a column's index in KEYS,
     the first and last byte. The byte ranges, read together."""
     return (
-        _check(fingerprint, "KEYS[1]")
+        _check(identity, "KEYS[1]")
         + """
 local found = {}
 for i = 1, #ARGV, 3 do
@@ -286,12 +338,17 @@ return found
     )
 
 
-def write_ranges(fingerprint: bytes) -> str:
+def write_ranges(identity: Identity) -> str:
     """KEYS[1] a table's metadata, KEYS[2] its lock, KEYS[3...] its columns; ARGV[1] the token,
     then triplets: a column's index in KEYS, a byte offset, the bytes. All written, or none."""
     return (
-        _guard(fingerprint, "KEYS[1]", "KEYS[2]")
-        + """
+        _guard(identity, "KEYS[1]", "KEYS[2]")
+        + f"""
+for i = 2, #ARGV, 3 do
+  if redis.call('STRLEN', KEYS[tonumber(ARGV[i])]) < tonumber(ARGV[i + 1]) + #ARGV[i + 2] then
+    return redis.error_reply('{ERR_DAMAGED} a column is shorter than its rows need')
+  end
+end
 for i = 2, #ARGV, 3 do
   redis.call('SETRANGE', KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2])
 end
@@ -301,24 +358,24 @@ end
     )
 
 
-def _cell(fingerprint: bytes, then: str) -> str:
+def _cell(identity: Identity, then: str) -> str:
     """Lua: the guard of a table's write (KEYS[1] its metadata, KEYS[2] its lock, KEYS[3] one
     column; ARGV[1] the token, ARGV[2] a byte offset, ARGV[3] a size), then ``old``, the cell's
     bytes, then ``then``, which returns."""
     return (
-        _guard(fingerprint, "KEYS[1]", "KEYS[2]")
+        _guard(identity, "KEYS[1]", "KEYS[2]")
         + f"""
 local offset, size = tonumber(ARGV[2]), tonumber(ARGV[3])
 local old = redis.call('GETRANGE', KEYS[3], offset, offset + size - 1)
 if #old ~= size then
-  return redis.error_reply('{ERR_DAMAGED}')
+  return redis.error_reply('{ERR_DAMAGED} a column is shorter than its rows need')
 end
 """
         + then
     )
 
 
-def cell_add(fingerprint: bytes) -> str:
+def cell_add(identity: Identity) -> str:
     """An atomic add to an integer cell of a table (4 or 8 bytes; see :func:`_cell` for KEYS and
     ARGV[1..3]); ARGV[4] '1' for a signed field, ARGV[5] and ARGV[6] the low and high 32 bits of
     the number to add modulo 2**(8 * size), ARGV[7] '1' when it is negative, ARGV[8] 'big' for
@@ -329,7 +386,7 @@ def cell_add(fingerprint: bytes) -> str:
     carry out of the top word: a positive number leaves the range when it carries, a negative one
     (its two's complement) when it does not."""
     return _cell(
-        fingerprint,
+        identity,
         f"""
 local bytes = old
 if ARGV[8] == 'big' then bytes = string.reverse(bytes) end
@@ -367,23 +424,23 @@ redis.call('SETRANGE', KEYS[3], offset, new)
     )
 
 
-def cell_exchange(fingerprint: bytes) -> str:
+def cell_exchange(identity: Identity) -> str:
     """Set a table's cell (see :func:`_cell`) to ARGV[4]; the previous bytes."""
-    return _cell(fingerprint, "redis.call('SETRANGE', KEYS[3], offset, ARGV[4])\n" + _CHANGED + "return old\n")
+    return _cell(identity, "redis.call('SETRANGE', KEYS[3], offset, ARGV[4])\n" + _CHANGED + "return old\n")
 
 
-def cell_compare_exchange(fingerprint: bytes) -> str:
+def cell_compare_exchange(identity: Identity) -> str:
     """Set a table's cell (see :func:`_cell`) to ARGV[5] if it holds ARGV[4]; the previous bytes."""
     return _cell(
-        fingerprint,
+        identity,
         "if old == ARGV[4] then\n  redis.call('SETRANGE', KEYS[3], offset, ARGV[5])\nend\n" + _CHANGED + "return old\n",
     )
 
 
-def log_rows(fingerprint: bytes) -> str:
+def log_rows(identity: Identity) -> str:
     """KEYS[1] the stream, KEYS[2] the metadata: every row, oldest first (after the fingerprint check)."""
     return (
-        _check(fingerprint, "KEYS[2]")
+        _check(identity, "KEYS[2]")
         + """
 local rows = {}
 for i, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do

@@ -164,9 +164,10 @@ class Store:
         from ._log import RemoteLog
 
         compiled = schema_of(schema)
-        keys = Keys(key)
+        keys = Keys(key, "log")
         _check_count(capacity, "capacity")
         check_size(compiled, "a log row")
+        _check_total(compiled, capacity, "a log of capacity")
         target = Target(self, keys, compiled)
         args = [
             target.fingerprint,
@@ -204,17 +205,12 @@ class Store:
         from ._table import RemoteTable, column_images, column_key
 
         compiled = schema_of(schema)
-        keys = Keys(key)
+        keys = Keys(key, "table")
         _check_count(rows, "rows")
-        if rows * compiled.size > MAX_BYTES:
-            raise ValueError(
-                f"a table of {rows:,} {compiled.name} rows is {rows * compiled.size:,} bytes; a table in Redis "
-                f"holds at most {MAX_BYTES:,} bytes ({MAX_BYTES // max(compiled.size, 1):,} of these rows): Redis "
-                "strings hold at most 512 MB and the whole table travels in one command. Keep it in shared memory, "
-                "or split it over several keys"
-            )
+        check_size(compiled, "a table row")
+        _check_total(compiled, rows, "a table of")
         columns = [column_key(keys, f.name) for f in compiled.fields]
-        target = Target(self, keys, compiled)
+        target = Target(self, keys, compiled, rows)
         args: list[Any] = [
             target.fingerprint,
             description_text(compiled.description),
@@ -239,8 +235,9 @@ class Store:
         """
         from ._table import RemoteTable
 
-        target, metadata = self._attached(schema, key, "table")
-        return RemoteTable(target, _count(metadata["rows"], key))
+        target, _ = self._attached(schema, key, "table")
+        assert target.identity.rows is not None
+        return RemoteTable(target, target.identity.rows)
 
     def _attached(self, schema: type[Any], key: str, wanted: str) -> tuple[Target, dict[str, bytes | None]]:
         """The target of the ``wanted`` (struct, log, table) of ``schema`` at ``key``, after
@@ -251,8 +248,10 @@ class Store:
             SchemaMismatchError: It holds another schema, or another version of this one.
             SegmentError: It holds something else, or damaged metadata.
         """
-        target = Target(self, Keys(key), schema_of(schema))
-        metadata = self._metadata(target.keys, wanted)
+        keys = Keys(key, wanted)
+        metadata = self._metadata(keys, wanted)
+        rows = _count(metadata["rows"], key) if wanted == "table" else None
+        target = Target(self, keys, schema_of(schema), rows)
         description = metadata["_schema"]
         if metadata["_fingerprint"] is None or description is None:
             raise SegmentError(f"Redis key {key!r} does not hold a shmstruct {wanted}: its metadata is damaged")
@@ -293,11 +292,16 @@ class Store:
         """Delete the struct, log or table at ``key`` and its lock (proxies of it then raise
         ``SharedMemoryGoneError``). Deleting a key that holds nothing does nothing."""
         keys = Keys(key)
+        prefix = f"{keys.data}:col:"
         with self.errors_without_gone():
             is_hash = self.client.type(keys.meta) == b"hash"
-            columns = self.client.hget(keys.meta, "_columns") if is_hash else None  # a table's
+            kind, columns = self.client.hmget(keys.meta, ["_kind", "_columns"]) if is_hash else (None, None)
             extra = columns.decode("utf-8", "replace").split("\n") if columns else []
-            extra = [name for name in extra if name.startswith(f"{keys.data}:col:")]
+            if kind == b"table" and (not extra or not all(name.startswith(prefix) for name in extra)):
+                # Its list of columns was damaged: find them by name (a scan of the whole keyspace).
+                pattern = "".join("\\" + c if c in "*?[]\\" else c for c in prefix) + "*"
+                extra = [name.decode("utf-8", "surrogateescape") for name in self.client.scan_iter(pattern, 1000)]
+            extra = [name for name in extra if name.startswith(prefix)]
             self.client.delete(keys.data, keys.meta, keys.lock, keys.fence, keys.wake, *extra)
 
     def lock_of(self, keys: Keys) -> Any:
@@ -341,7 +345,13 @@ class Store:
             self._raise(exc, keys)
 
     def _raise(self, exc: redis.exceptions.RedisError, keys: Keys) -> NoReturn:
-        if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+        if isinstance(exc, redis.exceptions.TimeoutError):
+            raise StoreUnavailableError(
+                f"the Redis server of {self!r} did not answer within the connection's read timeout "
+                f"(socket_timeout): {exc}. A slow network, or a large reply (a snapshot of a big table or log), "
+                "may need a longer one: connect(url, socket_timeout=...)"
+            ) from None
+        if isinstance(exc, redis.exceptions.ConnectionError):
             raise StoreUnavailableError(f"the Redis server of {self!r} cannot be reached: {exc}") from None
         if isinstance(exc, redis.exceptions.OutOfMemoryError):  # a script is refused before its first write
             raise SharedMemoryFullError(
@@ -350,32 +360,49 @@ class Store:
                 f"{keys.key!r} was refused and changed nothing; free memory there, or raise maxmemory",
             ) from None
         message = str(exc)
-        if message.startswith((_scripts.ERR_GONE, "WRONGTYPE")):  # deleted, or now something else
+        if message.startswith(_scripts.ERR_GONE):  # deleted, or now something else
             self.gone(keys)
+        if message.startswith("WRONGTYPE"):  # replaced by something else, or one of its keys damaged
+            self.gone(keys, damaged=True)
         if message.startswith(_scripts.ERR_LEASE):
             raise LeaseExpiredError(
-                f"the lease on Redis key {keys.key!r}'s lock passed while this thread held it (lease "
+                f"the lease on the lock of Redis key {keys.key!r} passed while this thread held it (lease "
                 f"{self.lease:g} s): another process may hold the lock now, so the write was refused and "
                 "changed nothing"
             ) from None
         if message.startswith(_scripts.ERR_DAMAGED):
-            raise SegmentError(f"Redis key {keys.key!r} holds a damaged table: a column is shorter than its rows")
+            detail = message.removeprefix(_scripts.ERR_DAMAGED).strip()
+            raise SegmentError(
+                f"the {keys.kind} at Redis key {keys.key!r} was damaged by another program: {detail}; nothing changed"
+            ) from None
         if message.startswith(_scripts.ERR_RANGE):
             raise FieldValueError(message) from None  # the caller words it (see _struct)
         raise SegmentError(f"Redis refused an operation on key {keys.key!r}: {message}") from None
 
-    def gone(self, keys: Keys) -> NoReturn:
-        """Raise the error for a struct whose key was deleted, or now holds something else."""
+    def gone(self, keys: Keys, damaged: bool = False) -> NoReturn:
+        """Raise the error for a struct, log or table whose key was deleted, or now holds
+        something else; with ``damaged`` (a key of it held another Redis type), a ``SegmentError``
+        when it still holds what ``keys`` expect."""
         with self.errors_without_gone():
             data_type = self.client.type(keys.data)
             holder = keys.data if data_type == b"hash" else keys.meta
-            kind, description = self.client.hmget(holder, ["_kind", "_schema"])
-        if kind is None and data_type == b"none":
-            raise SharedMemoryGoneError(f"the struct or log at Redis key {keys.key!r} was deleted")
-        held = {"struct": "a struct", "log": "a log", "table": "a table"}.get(_KINDS.get(kind or b"", ""))
+            meta_type = self.client.type(holder)
+            kind, description = (
+                self.client.hmget(holder, ["_kind", "_schema"]) if meta_type == b"hash" else (None, None)
+            )
+        if kind is None and data_type == b"none" and meta_type == b"none":
+            raise SharedMemoryGoneError(f"the {keys.kind} at Redis key {keys.key!r} was deleted")
+        held = _KINDS.get(kind or b"")
+        if damaged and held == keys.kind:
+            raise SegmentError(
+                f"the {keys.kind} at Redis key {keys.key!r} was damaged by another program: one of its keys holds "
+                "another Redis type"
+            )
+        shown = {"struct": "a struct", "log": "a log", "table": "a table"}.get(held or "")
         raise SchemaMismatchError(
             f"Redis key {keys.key!r} was replaced: it now holds "
-            + (f"{held} of {_schema_name(description)}" if held else "something that is not shmstruct's")
+            + (f"{shown} of {_schema_name(description)}" if shown else "something that is not shmstruct's")
+            + f", not the {keys.kind} this proxy was attached to"
         )
 
     @contextmanager
@@ -419,6 +446,16 @@ def check_size(schema: Schema, what: str) -> None:
         raise SchemaError(
             f"{schema.name} is {schema.size:,} bytes; {what} in Redis holds at most {MAX_BYTES:,} bytes (Redis "
             "strings hold at most 512 MB, and a snapshot travels in one reply): keep it in shared memory"
+        )
+
+
+def _check_total(schema: Schema, count: int, what: str) -> None:
+    """Refuse a table or log whose rows would take more than ``MAX_BYTES``."""
+    if count * schema.size > MAX_BYTES:
+        raise ValueError(
+            f"{what} {count:,} {schema.name} rows is {count * schema.size:,} bytes; a table or log in Redis holds "
+            f"at most {MAX_BYTES:,} bytes ({MAX_BYTES // schema.size:,} of these rows): Redis strings hold at most "
+            "512 MB and a snapshot travels in one reply. Keep it in shared memory, or split it over several keys"
         )
 
 

@@ -13,6 +13,7 @@ import ctypes
 import operator
 import threading
 import time
+import types
 from collections.abc import Mapping
 from typing import Any
 
@@ -55,23 +56,36 @@ def scratch_of(schema: Schema) -> Any:
     return scratch
 
 
-def user_attributes(schema: Schema, base: type) -> dict[str, Any]:
-    """The methods, properties and class attributes the user declared on ``schema``'s class and
-    its schema bases, for a proxy class deriving from ``base``: a proxy then answers
-    ``s.total()`` as the struct does (its fields read through the proxy). Dunders, fields and the
-    proxy's own names (``lock``) are left out. (A method calling ``super()`` fails: the proxy is
-    not an instance of the schema.)"""
-    fields = {f.name for f in schema.fields}
-    found: dict[str, Any] = {}
+def make_proxy_class(schema: Schema, base: type[Any], name: str, fields: dict[str, Any]) -> type[Any]:
+    """A proxy class of ``schema`` deriving from ``base``: the attributes of its ``fields``, then
+    the methods, properties and class attributes the user declared on the schema's class and its
+    bases, so that a proxy answers ``s.total()`` as the struct does (its fields read through the
+    proxy). Dunders and fields are left out; the user's ``lock`` wins, as on the struct. The
+    user's attributes are set after the class is made, so that a descriptor's ``__set_name__``
+    is called once, for the schema only. (A method calling ``super()`` fails: the proxy is not
+    an instance of the schema.)
+
+    Raises:
+        SchemaError: The schema declares a name the proxy uses itself.
+    """
+    made = type(name, (base,), {"__shm_schema_of_proxy__": schema, "__module__": __name__, **fields})
+    taken = {n for klass in base.__mro__ for n in (*vars(klass), *getattr(klass, "__slots__", ()))} - {"lock"}
+    own = set(SharedStruct.__mro__)
     for klass in reversed(schema.cls.__mro__):
-        if not issubclass(klass, SharedStruct) or klass is SharedStruct:
+        if klass in own:
             continue
-        for name, value in klass.__dict__.items():
-            if name.startswith("__") or name in fields or name in _SCHEMA_INTERNALS or hasattr(base, name):
+        for attribute, value in vars(klass).items():
+            if attribute.startswith("__") or attribute in fields or attribute in _SCHEMA_INTERNALS:
                 continue
+            if isinstance(value, types.MemberDescriptorType):  # a slot of the struct itself
+                continue
+            if attribute in taken:
+                raise SchemaError(
+                    f"{schema.name}.{attribute}: the Redis proxy of {schema.name} uses this name itself; rename it"
+                )
             # A class method stays bound to the schema: cls is the schema, as on the struct.
-            found[name] = value.__get__(None, schema.cls) if isinstance(value, classmethod) else value
-    return found
+            setattr(made, attribute, value.__get__(None, schema.cls) if isinstance(value, classmethod) else value)
+    return made
 
 
 _SCHEMA_INTERNALS = frozenset({"_fields_", "_pack_", "_anonymous_", "_layout_", "_align_"})
@@ -117,10 +131,10 @@ class RemoteStruct:
         if isinstance(attribute, (_Field, property)):
             attribute.__set__(self, value)
             return
-        raise FieldTypeError(
-            f"{self.__shm_schema_of_proxy__.name} has no field {name!r}; its fields are: "
-            f"{', '.join(self.__shm_schema_of_proxy__.ops) or '(none)'}"
-        )
+        raise no_field(self.__shm_schema_of_proxy__, name)
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete {self.__shm_schema_of_proxy__.name}.{name}: fields always hold a value")
 
     def __reduce__(self) -> Any:
         raise TypeError(
@@ -154,6 +168,11 @@ class RemoteStruct:
 
     def __shm_name__(self) -> str:
         return self._target.keys.key
+
+
+def no_field(schema: Schema, name: str) -> FieldTypeError:
+    """The error for a write to a name that is not a field of ``schema``."""
+    return FieldTypeError(f"{schema.name} has no field {name!r}; its fields are: {', '.join(schema.ops) or '(none)'}")
 
 
 def _decoded(target: Target, schema: Schema, entries: Mapping[str, bytes | None], prefix: str) -> dict[str, Any]:
@@ -289,6 +308,8 @@ class RemoteAtomic:
             ) from None
 
     def _expected(self, expected: Any) -> int:
+        if isinstance(expected, bool):
+            raise FieldTypeError(f"{self._field.qualname}: expected must be an int, got {short_repr(expected)}")
         try:
             return operator.index(expected)
         except TypeError:
@@ -386,29 +407,40 @@ class _HashAtomic(RemoteAtomic):
     def _added(self, delta: int) -> int:
         if not -(2**63) <= delta < 2**63:  # what HINCRBY takes
             raise FieldValueError("")
-        row = self._field.row
-        low, high = row.low, row.high
-        exact = low is not None and high is not None and low >= -_EXACT_IN_LUA and high <= _EXACT_IN_LUA
-        source = self._target.script(_scripts.add, self._key, *((low, high) if exact else (None, None)))
-        return self._run(source, str(delta))
+        low, high = self._bounds()
+        exact = low >= -_EXACT_IN_LUA and high <= _EXACT_IN_LUA
+        return self._run(self._target.script(_scripts.add, self._key, low, high, exact), str(delta))
 
     def exchange(self, value: int, /) -> int:
-        return self._run(self._target.script(_scripts.exchange, self._key), self._entry(value))
+        entry = self._entry(value)
+        return self._run(self._target.script(_scripts.exchange, self._key, *self._bounds()), entry)
 
     def compare_exchange(self, expected: int, new: int, /) -> bool:
         entry = self._entry(new)
         wanted = self._expected(expected)
-        source = self._target.script(_scripts.compare_exchange, self._key)
+        source = self._target.script(_scripts.compare_exchange, self._key, *self._bounds())
         return self._run(source, entry, str(wanted)) == wanted
+
+    def _bounds(self) -> tuple[int, int]:
+        low, high = self._field.row.low, self._field.row.high
+        assert isinstance(low, int) and isinstance(high, int)
+        return low, high
 
     def _entry(self, value: Any) -> str:
         entries = checked_entries(self._schema, self._prefix, {self._field.name: value})
         return entries[self._key].decode()
 
     def _run(self, source: str, *args: str) -> int:
+        """Run an atomic script; the previous value it returns, decoded as a read would (the
+        script refused a value that is not one of the field's)."""
         target = self._target
         token = target.store.token_of(target.keys)
-        return int(target.store.run(source, target.keys, target.guarded, [token, *args]))
+        old = target.store.run(source, target.keys, target.guarded, [token, *args])
+        try:
+            value: int = self._field.from_hash({self._key: old}, self._prefix)
+        except ValueError as exc:
+            raise SegmentError(f"Redis key {target.keys.key!r} holds a damaged struct: {exc}") from None
+        return value
 
 
 def proxy_class(schema: Schema) -> type[RemoteStruct]:
@@ -423,12 +455,7 @@ def proxy_class(schema: Schema) -> type[RemoteStruct]:
     if found is not None:
         return found
     check_size(schema, "a struct")
-    namespace: dict[str, Any] = {
-        **user_attributes(schema, RemoteStruct),
-        "__slots__": (),
-        "__shm_schema_of_proxy__": schema,
-        "__module__": __name__,
-    }
+    namespace: dict[str, Any] = {}
     for field in schema.fields:
         if field.atomic:
             if field.row.high is not None and field.row.high > 2**63 - 1:
@@ -441,6 +468,6 @@ def proxy_class(schema: Schema) -> type[RemoteStruct]:
             namespace[field.name] = _NestedField(schema, field.name)
         else:
             namespace[field.name] = _Field(schema, field.name)
-    made = type(f"Remote{schema.name}", (RemoteStruct,), namespace)
+    made = make_proxy_class(schema, RemoteStruct, f"Remote{schema.name}", namespace)
     with _classes_guard:
         return _classes.setdefault(schema, made)

@@ -57,9 +57,10 @@ class RemoteTable(Records[S]):
 
     def __repr__(self) -> str:
         where = f"Redis key {self._target.keys.key!r}"
-        if self._first:
-            where = f"rows {self._first:,} to {self._first + self._rows - 1:,} of the table at {where}"
-        return f"<table of {self._rows:,} {self._target.schema.name} rows at {where}>"
+        if self._first or self._rows != self._target.identity.rows:
+            where = f"rows {self._first:,} to {self._first + self._rows:,} (excluded) of the table at {where}"
+        rows = "1 row" if self._rows == 1 else f"{self._rows:,} rows"
+        return f"<table of {rows} of {self._target.schema.name} at {where}>"
 
     def __len__(self) -> int:
         return self._rows
@@ -104,6 +105,7 @@ class RemoteTable(Records[S]):
         if len(values) != self._rows:
             raise FieldTypeError(f"{field.qualname}: expected {self._rows:,} values (one per row), got {len(values):,}")
         if not values:
+            self._read_spans([])  # still refuses a deleted or replaced table
             return
         schema = self._target.schema
         op = schema.ops[name]
@@ -112,7 +114,7 @@ class RemoteTable(Records[S]):
         for value in values:
             op.store(scratch, op.prepare(value))
             parts.append(cell_bytes(scratch, field))
-        self.write_spans([(name, self._first * field.size, b"".join(parts))])
+        self._write_spans([(name, self._first * field.size, b"".join(parts))])
 
     def snapshot(self) -> Any:
         """Every row as a private numpy array of the schema's records, read at one moment."""
@@ -129,8 +131,8 @@ class RemoteTable(Records[S]):
         schema = self._target.schema
         return [schema.record_to_model(record) for record in self.snapshot()]
 
-    def column_key(self, name: str) -> str:
-        """The Redis key of column ``name``."""
+    def _column_key(self, name: str) -> str:
+        """The Redis key of column ``name`` (a field's name)."""
         return self._columns[name]
 
     def _field(self, name: str) -> Field:
@@ -144,11 +146,11 @@ class RemoteTable(Records[S]):
     def _read_columns(self, fields: list[Field]) -> list[bytes]:
         """The view's part of the columns of ``fields``, read together (one script)."""
         if not self._rows:
-            self.read_spans([])  # still refuses a deleted or replaced table
+            self._read_spans([])  # still refuses a deleted or replaced table
             return [b"" for _ in fields]
-        return self.read_spans([(f.name, self._first * f.size, self._rows * f.size) for f in fields])
+        return self._read_spans([(f.name, self._first * f.size, self._rows * f.size) for f in fields])
 
-    def read_spans(self, spans: list[tuple[str, int, int]]) -> list[bytes]:
+    def _read_spans(self, spans: list[tuple[str, int, int]]) -> list[bytes]:
         """Byte spans (column name, first byte, length > 0) read together, after the fingerprint check.
 
         Raises:
@@ -164,7 +166,7 @@ class RemoteTable(Records[S]):
                 raise SegmentError(f"column {name!r} of the table at Redis key {target.keys.key!r} is damaged")
         return found
 
-    def write_spans(self, spans: list[tuple[str, int, bytes]]) -> None:
+    def _write_spans(self, spans: list[tuple[str, int, bytes]]) -> None:
         """Write byte spans (column name, first byte, bytes), all or none, fenced."""
         target = self._target
         args: list[Any] = [target.store.token_of(target.keys)]

@@ -28,9 +28,9 @@ class Keys:
     columns have keys of their own, named after it). They share one hash tag
     (``{key}``), so that Redis Cluster keeps them in one slot and a script may use them together."""
 
-    __slots__ = ("data", "fence", "key", "lock", "meta", "wake")
+    __slots__ = ("data", "fence", "key", "kind", "lock", "meta", "wake")
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, kind: str = "struct") -> None:
         if not isinstance(key, str):
             raise TypeError(f"a key is a str, got {short_repr(key)}")
         if not 0 < len(key) <= MAX_KEY_LENGTH or "{" in key or "}" in key or not key.isprintable():
@@ -38,6 +38,7 @@ class Keys:
                 f"key {short_repr(key)} is not allowed: 1 to {MAX_KEY_LENGTH} printable characters, without {{ or }}"
             )
         self.key = key
+        self.kind = kind  # what a proxy of these keys expects them to hold: struct, log or table
         self.data = f"shmstruct:{{{key}}}"
         self.lock = f"{self.data}:lock"
         self.fence = f"{self.data}:fence"
@@ -46,25 +47,26 @@ class Keys:
 
 
 class Target:
-    """What every proxy of one attached struct shares: the store, its keys, the schema and the
-    fingerprint that every write checks."""
+    """What every proxy of one attached struct, log or table shares: the store, its keys, the
+    schema, and the identity (kind, fingerprint, a table's rows) that every script checks."""
 
-    __slots__ = ("_scripts", "fingerprint", "guarded", "keys", "schema", "store")
+    __slots__ = ("_scripts", "fingerprint", "guarded", "identity", "keys", "schema", "store")
 
-    def __init__(self, store: Store, keys: Keys, schema: Schema) -> None:
+    def __init__(self, store: Store, keys: Keys, schema: Schema, rows: int | None = None) -> None:
         self.store = store
         self.keys = keys
         self.schema = schema
         self.fingerprint: bytes = template_of(schema.cls).fingerprint.hex().encode()
+        self.identity = _scripts.Identity(self.fingerprint, keys.kind, rows)
         self.guarded = (keys.data, keys.lock)  # the keys of a struct's guarded scripts
         self._scripts: dict[tuple[Any, ...], str] = {}
 
     def script(self, make: Any, *params: Any) -> str:
-        """The source of ``make(fingerprint, *params)`` (one of :mod:`._scripts`), made once."""
+        """The source of ``make(identity, *params)`` (one of the script makers), made once."""
         which = (make, *params)
         found = self._scripts.get(which)
         if found is None:
-            found = self._scripts[which] = make(self.fingerprint, *params)
+            found = self._scripts[which] = make(self.identity, *params)
         return found
 
     def write(self, entries: dict[str, bytes]) -> None:
