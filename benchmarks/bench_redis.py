@@ -230,7 +230,7 @@ def run(url: str, address: tuple[str, int], calls: int, repeat: int, operations:
     import redis
 
     store = shmstruct.redis.connect(url)
-    for name in ("bench/state", "bench/wide"):
+    for name in ("bench/state", "bench/wide", "bench/table"):
         store.delete(name)
     state = store.create(State, "bench/state")
     wide = store.create(Wide, "bench/wide", f17="seventeen", f18="eighteen")
@@ -265,6 +265,10 @@ def run(url: str, address: tuple[str, int], calls: int, repeat: int, operations:
 
     ours, theirs = best_pair(loop(lambda i: state.steps), loop(lambda i: raw.hget(state_key, "steps")), repeat)
     report("field read: s.steps (vs HGET)", ours / calls, theirs / calls, "info", True)
+
+    row = store.create_table(State, "bench/table", rows=64)[3]
+    ours, theirs = best_pair(loop(lambda i: row.hits.add(1)), loop(lambda i: raw.hincrby(state_key, "hits", 1)), repeat)
+    report("table cell atomic add: t[3].hits.add(1) (vs HINCRBY)", ours / calls, theirs / calls, "info", True)
 
     before = int(raw.info("stats")["total_commands_processed"])
     shmstruct.snapshot(wide)
@@ -320,8 +324,8 @@ def run(url: str, address: tuple[str, int], calls: int, repeat: int, operations:
     expected = WORKERS * (operations + 1)  # every add of the workers, none lost
     lost = {kind: expected - count for kind, count in counts.items() if count != expected}
     note(f"adds counted, {WORKERS} processes", f"{expected:,} each; lost: {lost or 'none'}", "exact", not lost)
-    store.delete("bench/state")
-    store.delete("bench/wide")
+    for name in ("bench/state", "bench/wide", "bench/table"):
+        store.delete(name)
     store.close()
     raw.close()
     print()
