@@ -238,3 +238,9 @@ assert_type(remote_table, shmstruct.redis.RemoteTable[State])
 assert_type(remote_table[0], State)
 assert_type(store.attach_table(State, "typing/table")[1].steps, int)
 remote_table[0].steps = "x"  # type: ignore[assignment]
+assert_type(remote_table[1:3], shmstruct.redis.RemoteTable[State])
+assert_type(remote_table[1:3][0], State)
+remote_table["x"]  # type: ignore[call-overload]
+assert_type(remote.lock.wait_for(lambda: remote.steps > 1, timeout=1.0), bool)
+assert_type(remote_table.lock.acquire(block=False), bool)
+assert_type(remote_log.lock.wait(1.0), bool)

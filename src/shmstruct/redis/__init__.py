@@ -47,9 +47,9 @@ __all__ = [
 ]
 
 
-#: The environment variable that gives :func:`connect` its default URL.
+#: The environment variable that gives ``connect`` its default URL.
 URL_VARIABLE = "SHMSTRUCT_REDIS_URL"
-#: The URL :func:`connect` uses when neither an argument nor the variable gives one.
+#: The URL ``connect`` uses when neither an argument nor the variable gives one.
 DEFAULT_URL = "redis://localhost:6379/0"
 
 
@@ -57,13 +57,13 @@ def connect(url: str | None = None, *, lease: float = 10.0, **options: Any) -> S
     """Connect to a Redis server (or Valkey, or any server that speaks its protocol).
 
     Nothing is sent until the first operation, so an unreachable server is reported then, as
-    :class:`StoreUnavailableError`.
+    ``StoreUnavailableError``.
 
     Args:
         url: ``redis://[user:password@]host:port/db``, ``rediss://`` for TLS, ``unix:///path``;
             if None, the ``SHMSTRUCT_REDIS_URL`` environment variable, else
             ``redis://localhost:6379/0``.
-        lease: Seconds a lock holder keeps the lock (see :class:`RemoteLock`).
+        lease: Seconds a lock holder keeps the lock (see ``RemoteLock``).
         **options: Passed to ``redis.Redis.from_url`` (``socket_timeout``, ``ssl_ca_certs``...).
     """
     import os

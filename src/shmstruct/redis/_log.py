@@ -26,7 +26,7 @@ S = TypeVar("S")
 
 
 class RemoteLog(Records[S]):
-    """A bounded append-only log of ``S`` records in Redis (see :meth:`Store.create_log`).
+    """A bounded append-only log of ``S`` records in Redis (see ``Store.create_log``).
 
     ``len(log)`` is the number of rows held, ``appended`` the number of appends ever made;
     ``snapshot()`` is the held rows, oldest first, as numpy records; ``wait(seen)`` sleeps on the

@@ -32,6 +32,7 @@ from . import _scripts
 from ._target import Keys, Target
 
 if TYPE_CHECKING:
+    from ._lease import RemoteLock
     from ._log import RemoteLog
     from ._table import RemoteTable
 
@@ -51,7 +52,7 @@ _KINDS = {_KIND: "struct", b"log": "log", b"table": "table"}  # what a key can h
 
 
 class Store:
-    """A Redis server holding shmstruct structs by key (see :func:`shmstruct.redis.connect`).
+    """A Redis server holding shmstruct structs by key (see ``shmstruct.redis.connect``).
 
     Args:
         client: A ``redis.Redis`` client (bytes replies: ``decode_responses`` off).
@@ -304,7 +305,7 @@ class Store:
             extra = [name for name in extra if name.startswith(prefix)]
             self.client.delete(keys.data, keys.meta, keys.lock, keys.fence, keys.wake, *extra)
 
-    def lock_of(self, keys: Keys) -> Any:
+    def lock_of(self, keys: Keys) -> RemoteLock:
         """The one lock object of ``keys`` in this process (every proxy of the struct shares it)."""
         from ._lease import RemoteLock
 

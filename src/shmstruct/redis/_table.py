@@ -37,7 +37,7 @@ def column_key(keys: Keys, name: str) -> str:
 
 
 class RemoteTable(Records[S]):
-    """A table of records of ``S`` in Redis (see :meth:`Store.create_table`), or a view of some of
+    """A table of records of ``S`` in Redis (see ``Store.create_table``), or a view of some of
     its rows (``table[a:b]``).
 
     ``t[i]`` is a proxy of row ``i`` (read and write its fields as a struct's);

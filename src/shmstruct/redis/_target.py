@@ -12,6 +12,7 @@ from . import _scripts
 
 if TYPE_CHECKING:
     from .._schema import Schema
+    from ._lease import RemoteLock
     from ._store import Store
 
 __all__ = ["MAX_KEY_LENGTH", "Keys", "Records", "Target"]
@@ -107,7 +108,7 @@ class Records(Generic[S]):
         return cls
 
     @property
-    def lock(self) -> Any:
+    def lock(self) -> RemoteLock:
         """The lock of the whole table or log: a lease with a fencing token (see ``RemoteLock``);
         writes made while holding it are fenced."""
         return self._target.store.lock_of(self._target.keys)
