@@ -23,7 +23,7 @@ from .._errors import LeaseExpiredError, SharedMemoryGoneError
 from . import _scripts
 
 if TYPE_CHECKING:
-    from ._store import Store
+    from ._store import Listener, Store
     from ._target import Keys
 
 __all__ = ["RemoteLock"]
@@ -222,26 +222,18 @@ class RemoteLock:
             return result
 
     @contextmanager
-    def _listening(self, verb: str) -> Iterator[Any]:
+    def _listening(self, verb: str) -> Iterator[Listener]:
         """A subscription to this lock's notifications, for a thread that holds it."""
         if not self.held_by_me():
             raise RuntimeError(
                 f"cannot {verb} on the lock of Redis key {self._keys.key!r}: this thread does not hold it"
             )
-        store, keys = self._store, self._keys
-        with store.errors(keys):
-            listener = store.client.pubsub(ignore_subscribe_messages=True)
-        try:
-            with store.errors(keys):
-                listener.subscribe(self._channel)
+        with self._store.listening(self._keys, self._channel) as listener:
             yield listener
-        finally:
-            listener.close()
 
-    def _sleep(self, listener: Any, deadline: float | None) -> bool:
+    def _sleep(self, listener: Listener, deadline: float | None) -> bool:
         """Release the lock completely, sleep until ``listener`` hears a notification or
         ``deadline`` passes, take the lock back at the same depth; whether it heard one."""
-        store, keys = self._store, self._keys
         depth = self._depth
         woken = False
         try:
@@ -251,9 +243,7 @@ class RemoteLock:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     break
-                cap = min(store.block_slice or 5.0, 5.0)
-                with store.errors(keys):
-                    woken = listener.get_message(timeout=cap if left is None else min(left, cap)) is not None
+                woken = listener.heard(left)
         finally:
             if not self.held_by_me():
                 self.acquire()

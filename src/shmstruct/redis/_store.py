@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from ._log import RemoteLog
     from ._table import RemoteTable
 
-__all__ = ["MAX_BYTES", "MAX_CAPACITY", "Store", "check_size"]
+__all__ = ["MAX_BYTES", "MAX_CAPACITY", "Listener", "Store", "check_size"]
 
 S = TypeVar("S")
 P = ParamSpec("P")
@@ -322,6 +322,23 @@ class Store:
 
     # ------------------------------------------------------------------ the server
 
+    @contextmanager
+    def listening(self, keys: Keys, channel: str) -> Iterator[Listener]:
+        """A subscription to ``channel``, confirmed by the server before this returns (so that a
+        message published after it, on any connection, reaches it), closed at the end."""
+        with self.errors(keys):
+            pubsub = self.client.pubsub()
+        try:
+            with self.errors(keys):
+                pubsub.subscribe(channel)
+                while True:  # the confirmation; redis-py's own timeout would end a slow one early
+                    reply = pubsub.get_message(timeout=self.block_slice or 5.0)
+                    if reply is not None and reply["type"] == "subscribe":
+                        break
+            yield Listener(self, keys, pubsub)
+        finally:
+            pubsub.close()
+
     def run(self, source: str, keys: Keys, key_names: tuple[str, ...], args: list[Any]) -> Any:
         """Run one of :mod:`._scripts` by its SHA1 (the server keeps it after the first call) and
         map its errors."""
@@ -478,6 +495,23 @@ def _count(stored: bytes | None, key: str) -> int:
     if not 1 <= count <= MAX_CAPACITY:
         raise SegmentError(f"Redis key {key!r} holds damaged metadata: {short_repr(stored)} is not a number of rows")
     return count
+
+
+class Listener:
+    """A confirmed subscription (see ``Store.listening``)."""
+
+    def __init__(self, store: Store, keys: Keys, pubsub: Any) -> None:
+        self._store = store
+        self._keys = keys
+        self._pubsub = pubsub
+
+    def heard(self, timeout: float | None) -> bool:
+        """Sleep on the server until a message arrives (``True``) or at most ``timeout`` seconds
+        (``None``: a few seconds at most; the caller loops), never past the connection's read timeout."""
+        cap = min(self._store.block_slice or 5.0, 5.0)
+        with self._store.errors(self._keys):
+            reply = self._pubsub.get_message(timeout=cap if timeout is None else max(0.0, min(timeout, cap)))
+        return reply is not None and reply["type"] == "message"
 
 
 class _Own:

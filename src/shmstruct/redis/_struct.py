@@ -327,27 +327,17 @@ class RemoteAtomic:
         (``False``); returns at once if it differs already. The sleep is on the server: every
         write of the struct (or table) through shmstruct publishes on its channel, which this
         subscribes to before it reads the value, so a change cannot slip in between."""
-        target = self._target
-        keys = target.keys
         deadline = None if timeout is None else time.monotonic() + timeout
-        with target.store.errors(keys):
-            listener = target.store.client.pubsub(ignore_subscribe_messages=True)
-        try:
-            with target.store.errors(keys):
-                listener.subscribe(self._channel)
+        with self._target.store.listening(self._target.keys, self._channel) as listener:
             while True:
                 if self.load() != old:
                     return True
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
-                with target.store.errors(keys):
-                    # Wake at least every few seconds to look again (a change made by another
-                    # program, which does not publish); never a busy loop.
-                    cap = target.store.block_slice
-                    listener.get_message(timeout=min(5.0 if left is None else left, 5.0, cap or 5.0))
-        finally:
-            listener.close()
+                # At most a few seconds at a time, to look again (a change made by another
+                # program, which does not publish); never a busy loop.
+                listener.heard(left)
 
     def notify_all(self) -> None:
         """Wake every ``wait`` on this struct or table (shmstruct's writes do it themselves; this
