@@ -1293,3 +1293,48 @@ def test_logs_are_limited_as_tables_are(store: Any) -> None:
     with pytest.raises(ValueError, match="at most 536,870,912 bytes"):
         store.create_log(Pair, key("r-big-log"), capacity=40_000_000)
     assert not store.exists(key("r-big-log"))
+
+
+def test_the_lock_of_something_deleted_says_so(store: Any, redis_url: str) -> None:
+    name = key("r-lock-gone")
+    pair = store.create(Pair, name)
+    store.delete(name)
+    with pytest.raises(shmstruct.SharedMemoryGoneError, match="deleted"):
+        pair.lock.acquire()
+    pair = store.create(Pair, name)
+    with shmstruct.redis.connect(redis_url) as other, pytest.raises(shmstruct.SharedMemoryGoneError), pair.lock:
+        deleter = threading.Timer(0.2, other.delete, args=(name,))
+        deleter.start()
+        pair.lock.wait()  # no timeout: it ends only because the struct is gone
+    deleter.join(JOIN_TIMEOUT)
+    assert not pair.lock.held_by_me()
+    assert not store.client.keys(f"*{{{name}}}*")  # nothing left behind, not even the fencing counter
+    for bad in (-5, float("nan")):
+        with pytest.raises(ValueError, match="timeout must be"):
+            pair.lock.acquire(timeout=bad)
+    with pytest.raises(TypeError, match="timeout must be a number"):
+        pair.lock.acquire(timeout="soon")
+
+
+def test_damaged_or_remade_logs_and_descriptions_are_clear_errors(store: Any) -> None:
+    name, other = key("r-log-meta"), key("r-desc")
+    log = store.create_log(Pair, name, capacity=5, ring=True)
+    log.append(a=1)
+    for junk in (b"abc", b"-7", b"1.5"):
+        store.client.hset(f"shmstruct:{{{name}}}:meta", "appended", junk)
+        for operation in (lambda: len(log), lambda: log.append(a=2), lambda: log.wait(0, 0)):
+            with pytest.raises(shmstruct.SegmentError, match="count of appends"):
+                operation()
+    assert store.client.xlen(f"shmstruct:{{{name}}}") == 1  # no refused append added a row
+    store.delete(name)
+    store.create_log(Pair, name, capacity=2)
+    with pytest.raises(shmstruct.SchemaMismatchError, match="not the log this proxy was attached to"):
+        log.append(a=3)
+    store.delete(name)
+    store.create(Pair, other)
+    store.client.hset(
+        f"shmstruct:{{{other}}}", mapping={"_fingerprint": "0" * 64, "_schema": '{"schema": "Pair", "fields": 5}'}
+    )
+    with pytest.raises(shmstruct.SchemaMismatchError, match="description is damaged"):
+        store.attach(Pair, other)
+    store.delete(other)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .._errors import LeaseExpiredError, SharedMemoryGoneError
+from .._errors import LeaseExpiredError, SharedMemoryGoneError, short_repr
 from . import _scripts
 
 if TYPE_CHECKING:
@@ -29,6 +29,30 @@ if TYPE_CHECKING:
 __all__ = ["RemoteLock"]
 
 T = TypeVar("T")
+
+
+def _deadline(timeout: Any) -> float | None:
+    """The monotonic deadline of ``timeout`` seconds, as ``SharedLock`` reads a timeout: ``None``
+    or -1 wait as long as it takes.
+
+    Raises:
+        TypeError: It is not a number.
+        ValueError: It is NaN, or negative other than -1.
+    """
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        try:
+            timeout = float(timeout)
+        except (TypeError, ValueError):
+            raise TypeError(f"timeout must be a number of seconds or None, got {short_repr(timeout)}") from None
+    if timeout != timeout:
+        raise ValueError("timeout must be a number of seconds, not nan")
+    if timeout < 0:
+        if timeout == -1:
+            return None
+        raise ValueError("timeout must be >= 0 (or None, or -1, to wait as long as it takes)")
+    return time.monotonic() + float(timeout)
 
 
 class RemoteLock:
@@ -82,7 +106,7 @@ class RemoteLock:
         if self._owner == me:
             self._depth += 1
             return True
-        deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
+        deadline = _deadline(timeout)
         if not block:
             local_taken = self._local.acquire(False)
         else:
@@ -104,7 +128,7 @@ class RemoteLock:
         store, keys = self._store, self._keys
         lease_ms = str(max(1, round(store.lease * 1000)))
         while True:
-            taken, value = store.run(_scripts.ACQUIRE, keys, (keys.lock, keys.fence), [lease_ms])
+            taken, value = store.run(_scripts.ACQUIRE, keys, (keys.lock, keys.fence, keys.data, keys.meta), [lease_ms])
             if taken:
                 return str(value).encode()
             if not blocking:
@@ -115,9 +139,11 @@ class RemoteLock:
                 if left <= 0:
                     return None
                 wait = min(wait, left)
-            cap = store.block_slice
+            # At most a second at a time: a release wakes one waiter, and one that cannot take it
+            # up (stopped, killed) must not leave the others asleep until the lease ends.
+            cap = min(store.block_slice or 1.0, 1.0)
             with store.errors(keys):
-                store.client.blpop([keys.wake], timeout=max(wait if cap is None else min(wait, cap), 0.001))
+                store.client.blpop([keys.wake], timeout=max(min(wait, cap), 0.001))
 
     def release(self) -> None:
         """Release the lock (the outermost release of a re-entrant holding).
@@ -204,14 +230,15 @@ class RemoteLock:
             LeaseExpiredError: The lease had passed before the wait released it (the lock is
                 held again when this is raised, so that ``with s.lock:`` ends normally).
         """
+        deadline = _deadline(timeout)
         with self._listening("wait") as listener:
-            return self._sleep(listener, None if timeout is None else time.monotonic() + max(0.0, timeout))
+            return self._sleep(listener, deadline)
 
     def wait_for(self, predicate: Callable[[], T], timeout: float | None = None) -> T:
         """Wait (see ``wait``) until ``predicate()`` is true, checking it first and after every
         wake-up, with the lock held; return its last result (false when ``timeout`` passed). It
         listens for notifications before the first check, so none made after a check is missed."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = _deadline(timeout)
         with self._listening("wait") as listener:
             result = predicate()
             while not result:
@@ -233,9 +260,15 @@ class RemoteLock:
 
     def _sleep(self, listener: Listener, deadline: float | None) -> bool:
         """Release the lock completely, sleep until ``listener`` hears a notification or
-        ``deadline`` passes, take the lock back at the same depth; whether it heard one."""
+        ``deadline`` passes, take the lock back at the same depth; whether it heard one.
+
+        Raises:
+            SharedMemoryGoneError: What the lock guards was deleted meanwhile (the lock is not
+                taken back).
+        """
+        store, keys = self._store, self._keys
         depth = self._depth
-        woken = False
+        woken = gone = False
         try:
             self._depth = 1
             self.release()
@@ -244,10 +277,13 @@ class RemoteLock:
                 if left is not None and left <= 0:
                     break
                 woken = listener.heard(left)
+                if not woken and not store.exists(keys.key):  # a deleted key sends no notification
+                    gone = True
+                    raise SharedMemoryGoneError(f"the {keys.kind} at Redis key {keys.key!r} was deleted during a wait")
         finally:
-            if not self.held_by_me():
-                self.acquire()
-            self._depth = depth
+            if not gone and not self.held_by_me():
+                self.acquire()  # if this fails (Ctrl-C, the server), the lock is not held: see __exit__
+            self._depth = depth if self.held_by_me() else 0
         return woken
 
     def notify(self, n: int = 1) -> None:
@@ -278,6 +314,8 @@ class RemoteLock:
     def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
         if exc_type is None:
             self.release()
+            return
+        if not self.held_by_me():  # a wait that could not take the lock back: let its error through
             return
         try:  # an error is on its way: release, and let the lease's fate not hide it
             self.release()

@@ -49,12 +49,13 @@ ERR_DAMAGED = "SHMSTRUCT_DAMAGED"  # followed by what: a value or a column anoth
 
 class Identity(NamedTuple):
     """What a key must still hold for a script to act on it: a ``kind`` (``struct``, ``log``,
-    ``table``) of the schema whose ``fingerprint`` this is, and for a table its number of ``rows``
-    (a table made again with other rows is another table to a proxy of the old one)."""
+    ``table``) of the schema whose ``fingerprint`` this is, with the ``settings`` it was made
+    with (a table's ``rows``, a log's ``capacity`` and ``ring``: made again with others, it is
+    another table or log to a proxy of the old one), as (name, text) pairs."""
 
     fingerprint: bytes
     kind: str
-    rows: int | None = None
+    settings: tuple[tuple[str, str], ...] = ()
 
 
 def _literal(text: str | bytes) -> str:
@@ -69,9 +70,9 @@ def _check(identity: Identity, metadata: str) -> str:
     carry no token)."""
     wanted = [_literal(identity.fingerprint), _literal(identity.kind)]
     names = "'_fingerprint', '_kind'"
-    if identity.rows is not None:
-        wanted.append(_literal(str(identity.rows)))
-        names += ", 'rows'"
+    for name, value in identity.settings:
+        wanted.append(_literal(value))
+        names += f", {_literal(name)}"
     differs = " or ".join(f"held[{number}] ~= {value}" for number, value in enumerate(wanted, 1))
     return f"""
 local held = redis.call('HMGET', {metadata}, {names})
@@ -215,12 +216,16 @@ end
     )
 
 
-#: KEYS[1] the lock, KEYS[2] its fencing counter; ARGV[1] the lease in ms. {1, token} when taken,
+#: KEYS[1] the lock, KEYS[2] its fencing counter, KEYS[3] and KEYS[4] what it guards (the data and
+#: metadata keys: ERR_GONE when neither exists); ARGV[1] the lease in ms. {1, token} when taken,
 #: {0, ms left of the holder's lease} when not. A new counter starts at the server's clock in
 #: microseconds, so that tokens keep growing even across a delete and a new struct at the key.
-ACQUIRE = """
+ACQUIRE = f"""
+if redis.call('EXISTS', KEYS[3]) == 0 and redis.call('EXISTS', KEYS[4]) == 0 then
+  return redis.error_reply('{ERR_GONE}')
+end
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  return {0, redis.call('PTTL', KEYS[1])}
+  return {{0, redis.call('PTTL', KEYS[1])}}
 end
 if redis.call('EXISTS', KEYS[2]) == 0 then
   local now = redis.call('TIME')
@@ -228,7 +233,7 @@ if redis.call('EXISTS', KEYS[2]) == 0 then
 end
 local token = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], token, 'PX', ARGV[1])
-return {1, token}
+return {{1, token}}
 """
 
 #: KEYS[1] the lock, KEYS[2] its wake-up list; ARGV[1] the token, ARGV[2] the lease in ms.
@@ -265,11 +270,23 @@ return 1
 """
 
 
+def _appended(metadata: str) -> str:
+    """Lua: refuse (ERR_DAMAGED) a log whose count of appends in ``metadata`` is not a count (its
+    capacity and ring setting are part of its identity, checked before)."""
+    return f"""
+local count = redis.call('HGET', {metadata}, 'appended')
+if not count or not string.match(count, '^%d+$') or #count > 15 then
+  return redis.error_reply('{ERR_DAMAGED} its count of appends is not a count')
+end
+"""
+
+
 def append(identity: Identity) -> str:
     """KEYS[1] the stream, KEYS[2] the metadata, KEYS[3] the lock; ARGV[1] the token, ARGV[2] the
     row. The number of earlier appends, or -1: full (nothing added)."""
     return (
         _guard(identity, "KEYS[2]", "KEYS[3]")
+        + _appended("KEYS[2]")
         + """
 local appended = tonumber(redis.call('HGET', KEYS[2], 'appended'))
 local capacity = redis.call('HGET', KEYS[2], 'capacity')
@@ -293,6 +310,7 @@ def log_state(identity: Identity) -> str:
     id cannot miss an append made in between."""
     return (
         _check(identity, "KEYS[2]")
+        + _appended("KEYS[2]")
         + """
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local id = '0-0'

@@ -7,6 +7,7 @@ import errno
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar, cast
@@ -169,7 +170,7 @@ class Store:
         _check_count(capacity, "capacity")
         check_size(compiled, "a log row")
         _check_total(compiled, capacity, "a log of capacity")
-        target = Target(self, keys, compiled)
+        target = Target(self, keys, compiled, _log_settings(capacity, ring))
         args = [
             target.fingerprint,
             description_text(compiled.description),
@@ -211,7 +212,7 @@ class Store:
         check_size(compiled, "a table row")
         _check_total(compiled, rows, "a table of")
         columns = [column_key(keys, f.name) for f in compiled.fields]
-        target = Target(self, keys, compiled, rows)
+        target = Target(self, keys, compiled, (("rows", str(rows)),))
         args: list[Any] = [
             target.fingerprint,
             description_text(compiled.description),
@@ -236,9 +237,8 @@ class Store:
         """
         from ._table import RemoteTable
 
-        target, _ = self._attached(schema, key, "table")
-        assert target.identity.rows is not None
-        return RemoteTable(target, target.identity.rows)
+        target, metadata = self._attached(schema, key, "table")
+        return RemoteTable(target, _count(metadata["rows"], key))
 
     def _attached(self, schema: type[Any], key: str, wanted: str) -> tuple[Target, dict[str, bytes | None]]:
         """The target of the ``wanted`` (struct, log, table) of ``schema`` at ``key``, after
@@ -251,8 +251,14 @@ class Store:
         """
         keys = Keys(key, wanted)
         metadata = self._metadata(keys, wanted)
-        rows = _count(metadata["rows"], key) if wanted == "table" else None
-        target = Target(self, keys, schema_of(schema), rows)
+        settings: tuple[tuple[str, str], ...] = ()
+        if wanted == "table":
+            settings = (("rows", str(_count(metadata["rows"], key))),)
+        elif wanted == "log":
+            if metadata["ring"] not in (b"0", b"1"):
+                raise SegmentError(f"Redis key {key!r} holds a log whose metadata is damaged (its ring setting)")
+            settings = _log_settings(_count(metadata["capacity"], key), metadata["ring"] == b"1")
+        target = Target(self, keys, schema_of(schema), settings)
         description = metadata["_schema"]
         if metadata["_fingerprint"] is None or description is None:
             raise SegmentError(f"Redis key {key!r} does not hold a shmstruct {wanted}: its metadata is damaged")
@@ -329,12 +335,19 @@ class Store:
         with self.errors(keys):
             pubsub = self.client.pubsub()
         try:
+            piece = self.block_slice
+            deadline = None if piece is None else time.monotonic() + 4 * piece  # the read timeout
             with self.errors(keys):
                 pubsub.subscribe(channel)
-                while True:  # the confirmation; redis-py's own timeout would end a slow one early
-                    reply = pubsub.get_message(timeout=self.block_slice or 5.0)
+                while True:  # the confirmation
+                    reply = pubsub.get_message(timeout=piece or 5.0)
                     if reply is not None and reply["type"] == "subscribe":
                         break
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise StoreUnavailableError(
+                            f"the Redis server of {self!r} did not confirm a subscription within the "
+                            "connection's read timeout (socket_timeout)"
+                        )
             yield Listener(self, keys, pubsub)
         finally:
             pubsub.close()
@@ -439,9 +452,15 @@ class Store:
             theirs = json.loads(description)
         except ValueError:
             theirs = None
+        damaged = SchemaMismatchError(
+            f"Redis key {keys.key!r} holds a {keys.kind} of another schema, whose description is damaged"
+        )
         if not isinstance(theirs, dict):
-            return SchemaMismatchError(f"Redis key {keys.key!r} holds a struct whose schema description is damaged")
-        return schema_mismatch(theirs, schema, f"Redis key {keys.key!r}")
+            return damaged
+        try:
+            return schema_mismatch(theirs, schema, f"Redis key {keys.key!r}")
+        except (TypeError, KeyError, ValueError, AttributeError, IndexError):  # a description not of our making
+            return damaged
 
 
 def _schema_name(description: bytes | None) -> str:
@@ -467,6 +486,11 @@ def check_size(schema: Schema, what: str) -> None:
         )
 
 
+def _log_settings(capacity: int, ring: bool) -> tuple[tuple[str, str], ...]:
+    """What a log's scripts check it still has (see ``Identity``)."""
+    return (("capacity", str(capacity)), ("ring", "1" if ring else "0"))
+
+
 def _check_total(schema: Schema, count: int, what: str) -> None:
     """Refuse a table or log whose rows would take more than ``MAX_BYTES``."""
     if count * schema.size > MAX_BYTES:
@@ -488,10 +512,8 @@ def _count(stored: bytes | None, key: str) -> int:
     Raises:
         SegmentError: It is not a count.
     """
-    try:
-        count = int(stored or b"")
-    except ValueError:
-        count = 0
+    text = stored or b""
+    count = int(text) if text.isdigit() and not text.startswith(b"0") and len(text) < 16 else 0
     if not 1 <= count <= MAX_CAPACITY:
         raise SegmentError(f"Redis key {key!r} holds damaged metadata: {short_repr(stored)} is not a number of rows")
     return count

@@ -57,7 +57,7 @@ class RemoteTable(Records[S]):
 
     def __repr__(self) -> str:
         where = f"Redis key {self._target.keys.key!r}"
-        if self._first or self._rows != self._target.identity.rows:
+        if self._first or str(self._rows) != dict(self._target.identity.settings)["rows"]:
             where = f"rows {self._first:,} to {self._first + self._rows:,} (excluded) of the table at {where}"
         rows = "1 row" if self._rows == 1 else f"{self._rows:,} rows"
         return f"<table of {rows} of {self._target.schema.name} at {where}>"

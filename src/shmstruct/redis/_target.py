@@ -53,12 +53,12 @@ class Target:
 
     __slots__ = ("_scripts", "fingerprint", "guarded", "identity", "keys", "schema", "store")
 
-    def __init__(self, store: Store, keys: Keys, schema: Schema, rows: int | None = None) -> None:
+    def __init__(self, store: Store, keys: Keys, schema: Schema, settings: tuple[tuple[str, str], ...] = ()) -> None:
         self.store = store
         self.keys = keys
         self.schema = schema
         self.fingerprint: bytes = template_of(schema.cls).fingerprint.hex().encode()
-        self.identity = _scripts.Identity(self.fingerprint, keys.kind, rows)
+        self.identity = _scripts.Identity(self.fingerprint, keys.kind, settings)
         self.guarded = (keys.data, keys.lock)  # the keys of a struct's guarded scripts
         self._scripts: dict[tuple[Any, ...], str] = {}
 
