@@ -18,7 +18,7 @@ from .._errors import FieldValueError, SegmentError
 from .._kinds import Field
 from .._schema import Schema, schema_of
 from . import _scripts
-from ._struct import RemoteAtomic, make_proxy_class, no_field, scratch_of
+from ._struct import FieldAttribute, Proxy, RemoteAtomic, make_proxy_class, scratch_of
 
 if TYPE_CHECKING:
     from ._table import RemoteTable
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["RemoteRow", "row_class"]
 
 
-class RemoteRow:
+class RemoteRow(Proxy):
     """A proxy of one row of a Redis table, or of a struct nested in one: its fields read and
     write like a struct's."""
 
@@ -49,16 +49,6 @@ class RemoteRow:
             where = f"{self.__shm_schema_of_proxy__.name} in column {self._column!r} of {where}"
         return f"<{where}>"
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        attribute = getattr(type(self), name, None)
-        if isinstance(attribute, (_Cell, property)):
-            attribute.__set__(self, value)
-            return
-        raise no_field(self.__shm_schema_of_proxy__, name)
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete {self.__shm_schema_of_proxy__.name}.{name}: fields always hold a value")
-
     def __reduce__(self) -> Any:
         raise TypeError("a Redis table row is not pickled: pass the key and the index, and attach in the other process")
 
@@ -66,12 +56,6 @@ class RemoteRow:
     def lock(self) -> Any:
         """The table's lock (see ``RemoteTable.lock``)."""
         return self._table.lock
-
-    def __enter__(self) -> Any:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        """Nothing to release: the connections belong to the store."""
 
     def _span(self, field: Field) -> tuple[str, int]:
         """The column holding ``field`` of this row, and the field's first byte in it."""
@@ -96,9 +80,6 @@ class RemoteRow:
             slices.append((*self._span(field), cell_bytes(scratch, field)))
         self._table._write_spans(slices)
 
-    def __shm_close__(self) -> None:
-        """Nothing to release: the connections belong to the store."""
-
     def __shm_name__(self) -> str:
         return self._table._target.keys.key
 
@@ -114,7 +95,7 @@ class RemoteRow:
         return np.frombuffer(bytes(image), dtype=schema.dtype)[0]
 
 
-class _Cell:
+class _Cell(FieldAttribute):
     """The attribute of one field of a table row."""
 
     __slots__ = ("entry", "field", "name")

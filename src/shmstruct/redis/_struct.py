@@ -108,7 +108,48 @@ def checked_entries(schema: Schema, prefix: str, values: Mapping[str, Any]) -> d
     return entries
 
 
-class RemoteStruct:
+class FieldAttribute:
+    """The base of the attributes of a proxy's fields (a struct's, a table row's)."""
+
+    __slots__ = ()
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        """Check ``value`` and write it (each kind of proxy says how)."""
+        raise NotImplementedError
+
+
+class Proxy:
+    """What the proxies of structs and of table rows share: only fields (and the schema's
+    properties) are written, nothing is deleted, and a ``with`` block or ``shmstruct.close``
+    releases nothing (the connections belong to the store)."""
+
+    __slots__ = ()
+    __shm_schema_of_proxy__: Schema
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        attribute = getattr(type(self), name, None)
+        if isinstance(attribute, (FieldAttribute, property)):
+            attribute.__set__(self, value)
+            return
+        schema = self.__shm_schema_of_proxy__
+        raise FieldTypeError(
+            f"{schema.name} has no field {name!r}; its fields are: {', '.join(schema.ops) or '(none)'}"
+        )
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete {self.__shm_schema_of_proxy__.name}.{name}: fields always hold a value")
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Nothing to release."""
+
+    def __shm_close__(self) -> None:
+        """Nothing to release."""
+
+
+class RemoteStruct(Proxy):
     """Base class of the proxies of structs stored in Redis. A proxy of ``State`` reads and
     writes like a ``State``: ``s.steps += 1`` (two round trips, not atomic: use an ``Atomic``
     field or the lock), ``shmstruct.update(s, ...)``, ``shmstruct.snapshot(s)``."""
@@ -126,16 +167,6 @@ class RemoteStruct:
         where = f"Redis key {self._target.keys.key!r}" + (f", {self._prefix[:-1]}" if self._prefix else "")
         return f"<{self.__shm_schema_of_proxy__.name} at {where}>"
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        attribute = getattr(type(self), name, None)
-        if isinstance(attribute, (_Field, property)):
-            attribute.__set__(self, value)
-            return
-        raise no_field(self.__shm_schema_of_proxy__, name)
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete {self.__shm_schema_of_proxy__.name}.{name}: fields always hold a value")
-
     def __reduce__(self) -> Any:
         raise TypeError(
             f"a Redis struct proxy is not pickled: pass the key ({self._target.keys.key!r}) and attach in the "
@@ -147,12 +178,6 @@ class RemoteStruct:
         """The struct's lock: a lease with a fencing token (see ``RemoteLock``)."""
         return self._target.store.lock_of(self._target.keys)
 
-    def __enter__(self) -> Any:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        """Nothing to release: the connections belong to the store."""
-
     # The module-level functions (shmstruct.snapshot, update, close, segment_name) call these.
 
     def __shm_snapshot__(self) -> Any:
@@ -163,16 +188,8 @@ class RemoteStruct:
     def __shm_update__(self, values: Mapping[str, Any]) -> None:
         self._target.write(checked_entries(self.__shm_schema_of_proxy__, self._prefix, values))
 
-    def __shm_close__(self) -> None:
-        """Nothing to release: the connections belong to the store."""
-
     def __shm_name__(self) -> str:
         return self._target.keys.key
-
-
-def no_field(schema: Schema, name: str) -> FieldTypeError:
-    """The error for a write to a name that is not a field of ``schema``."""
-    return FieldTypeError(f"{schema.name} has no field {name!r}; its fields are: {', '.join(schema.ops) or '(none)'}")
 
 
 def _decoded(target: Target, schema: Schema, entries: Mapping[str, bytes | None], prefix: str) -> dict[str, Any]:
@@ -182,7 +199,7 @@ def _decoded(target: Target, schema: Schema, entries: Mapping[str, bytes | None]
         raise SegmentError(f"Redis key {target.keys.key!r} holds a damaged struct: {exc}") from None
 
 
-class _Field:
+class _Field(FieldAttribute):
     """The attribute of one plain field (scalar, text, array): a read is one round trip, a write
     is checked, then one round trip."""
 
