@@ -229,6 +229,7 @@ class RemoteLock:
             RuntimeError: This thread does not hold the lock.
             LeaseExpiredError: The lease had passed before the wait released it (the lock is
                 held again when this is raised, so that ``with s.lock:`` ends normally).
+            SharedMemoryGoneError: What the lock guards was deleted (the lock is not held then).
         """
         deadline = _deadline(timeout)
         with self._listening("wait") as listener:

@@ -49,7 +49,7 @@ class Keys:
 
 class Target:
     """What every proxy of one attached struct, log or table shares: the store, its keys, the
-    schema, and the identity (kind, fingerprint, a table's rows) that every script checks."""
+    schema, and the identity (kind, fingerprint, settings) that every script checks."""
 
     __slots__ = ("_scripts", "fingerprint", "guarded", "identity", "keys", "schema", "store")
 
