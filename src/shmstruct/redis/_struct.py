@@ -25,7 +25,17 @@ from . import _scripts
 from ._store import check_size
 from ._target import Target
 
-__all__ = ["RemoteAtomic", "RemoteStruct", "image_entries", "proxy_class", "scratch_of"]
+__all__ = [
+    "FieldAttribute",
+    "Proxy",
+    "RemoteAtomic",
+    "RemoteStruct",
+    "checked_entries",
+    "image_entries",
+    "make_proxy_class",
+    "proxy_class",
+    "scratch_of",
+]
 
 _classes: dict[Schema, type[RemoteStruct]] = {}
 _classes_guard = threading.Lock()
