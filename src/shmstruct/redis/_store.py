@@ -194,8 +194,8 @@ class Store:
         """
         from ._log import RemoteLog
 
-        target, metadata = self._attached(schema, key, "log")
-        return RemoteLog(target, _count(metadata["capacity"], key), metadata["ring"] == b"1")
+        target, found = self._attached(schema, key, "log")
+        return RemoteLog(target, found["capacity"], found["ring"])
 
     def create_table(self, schema: type[S], key: str, /, rows: int) -> RemoteTable[S]:
         """Create a table of ``rows`` records of ``schema`` at ``key``, each holding the defaults.
@@ -212,7 +212,7 @@ class Store:
         check_size(compiled, "a table row")
         _check_total(compiled, rows, "a table of")
         columns = [column_key(keys, f.name) for f in compiled.fields]
-        target = Target(self, keys, compiled, (("rows", str(rows)),))
+        target = Target(self, keys, compiled, _table_settings(rows))
         args: list[Any] = [
             target.fingerprint,
             description_text(compiled.description),
@@ -237,12 +237,13 @@ class Store:
         """
         from ._table import RemoteTable
 
-        target, metadata = self._attached(schema, key, "table")
-        return RemoteTable(target, _count(metadata["rows"], key))
+        target, found = self._attached(schema, key, "table")
+        return RemoteTable(target, found["rows"])
 
-    def _attached(self, schema: type[Any], key: str, wanted: str) -> tuple[Target, dict[str, bytes | None]]:
+    def _attached(self, schema: type[Any], key: str, wanted: str) -> tuple[Target, dict[str, Any]]:
         """The target of the ``wanted`` (struct, log, table) of ``schema`` at ``key``, after
-        checking what the key holds, and its metadata.
+        checking what the key holds, and its settings as its metadata holds them (a table's
+        ``rows``; a log's ``capacity`` and ``ring``).
 
         Raises:
             SharedMemoryGoneError: Nothing is stored at ``key``.
@@ -251,20 +252,23 @@ class Store:
         """
         keys = Keys(key, wanted)
         metadata = self._metadata(keys, wanted)
+        found: dict[str, Any] = {}
         settings: tuple[tuple[str, str], ...] = ()
         if wanted == "table":
-            settings = (("rows", str(_count(metadata["rows"], key))),)
+            found["rows"] = _count(metadata["rows"], key)
+            settings = _table_settings(found["rows"])
         elif wanted == "log":
             if metadata["ring"] not in (b"0", b"1"):
                 raise SegmentError(f"Redis key {key!r} holds a log whose metadata is damaged (its ring setting)")
-            settings = _log_settings(_count(metadata["capacity"], key), metadata["ring"] == b"1")
+            found["capacity"], found["ring"] = _count(metadata["capacity"], key), metadata["ring"] == b"1"
+            settings = _log_settings(found["capacity"], found["ring"])
         target = Target(self, keys, schema_of(schema), settings)
         description = metadata["_schema"]
         if metadata["_fingerprint"] is None or description is None:
             raise SegmentError(f"Redis key {key!r} does not hold a shmstruct {wanted}: its metadata is damaged")
         if metadata["_fingerprint"] != target.fingerprint:
             raise self._mismatch(target.keys, description, schema)
-        return target, metadata
+        return target, found
 
     def _metadata(self, keys: Keys, wanted: str) -> dict[str, bytes | None]:
         """The metadata of what ``keys`` hold (a struct keeps it in its hash, a log or a table in
@@ -484,6 +488,11 @@ def check_size(schema: Schema, what: str) -> None:
             f"{schema.name} is {schema.size:,} bytes; {what} in Redis holds at most {MAX_BYTES:,} bytes (Redis "
             "strings hold at most 512 MB, and a snapshot travels in one reply): keep it in shared memory"
         )
+
+
+def _table_settings(rows: int) -> tuple[tuple[str, str], ...]:
+    """What a table's scripts check it still has (see ``Identity``)."""
+    return (("rows", str(rows)),)
 
 
 def _log_settings(capacity: int, ring: bool) -> tuple[tuple[str, str], ...]:
